@@ -1,0 +1,46 @@
+# Everything a fresh machine with python3 and make needs: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install demo test lint typecheck imports unit bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	rm -f $(VENV)/.installed-*
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,llm]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/agentmap run examples/quickstart.csv \
+		--state '{"text": "the quick brown fox jumps over the lazy dog because the dog was lazy"}'
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck imports unit
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench
+
+# Re-pin every dependency after changing pyproject.toml (commit constraints.txt).
+lock:
+	rm -rf /tmp/agentmap-lock && $(PYTHON) -m venv /tmp/agentmap-lock
+	/tmp/agentmap-lock/bin/pip install --quiet -e '.[dev,llm]'
+	/tmp/agentmap-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .agentmap

@@ -1,0 +1,115 @@
+"""Agent types by name: the built-ins plus users' classes from their custom-agents folders.
+
+Names are case-insensitive (``Echo`` and ``echo`` are one type) and a
+``custom:`` prefix is accepted and ignored, as in AgentMap CSVs. A custom class
+registers under its class name and, when that ends in ``Agent``, under the
+name without the suffix too (``WeatherAgent`` is ``custom:Weather`` as well).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+from agentmap.agents.base_agent import BaseAgent
+from agentmap.agents.builtin import BUILTIN_AGENTS
+from agentmap.errors import AgentError
+
+__all__ = ["AgentRegistry", "normalise_type"]
+
+CUSTOM_PREFIX = "custom:"
+
+
+def normalise_type(agent_type: str) -> str:
+    name = agent_type.strip()
+    if name.lower().startswith(CUSTOM_PREFIX):
+        name = name[len(CUSTOM_PREFIX) :].strip()
+    return name.lower() or "default"
+
+
+class AgentRegistry:
+    def __init__(self, agents: dict[str, type[BaseAgent]] | None = None) -> None:
+        self._by_key: dict[str, type[BaseAgent]] = {}
+        self._names: dict[str, str] = {}  # key -> canonical spelling
+        for name, cls in (agents or {}).items():
+            self.register(name, cls)
+
+    @classmethod
+    def with_builtins(cls, custom_paths: Iterable[Path] = ()) -> AgentRegistry:
+        registry = cls(dict(BUILTIN_AGENTS))
+        for path in custom_paths:
+            registry.load_folder(path)
+        return registry
+
+    def register(self, name: str, agent_class: type[BaseAgent], *, replace: bool = False) -> None:
+        key = normalise_type(name)
+        existing = self._by_key.get(key)
+        if existing is not None and existing is not agent_class and not replace:
+            first = f"{existing.__module__}.{existing.__qualname__}"
+            second = f"{agent_class.__module__}.{agent_class.__qualname__}"
+            raise AgentError(f"agent type {name!r} is defined twice: by {first} and by {second}")
+        self._by_key[key] = agent_class
+        self._names.setdefault(key, name)
+
+    @property
+    def names(self) -> list[str]:
+        """Canonical names of every known type (for validation and suggestions)."""
+        return list(self._names.values())
+
+    def __contains__(self, agent_type: str) -> bool:
+        return normalise_type(agent_type) in self._by_key
+
+    def get(self, agent_type: str) -> type[BaseAgent]:
+        try:
+            return self._by_key[normalise_type(agent_type)]
+        except KeyError:
+            raise AgentError(f"unknown agent type {agent_type!r}") from None
+
+    # ------------------------------------------------------------------ custom agents
+
+    def load_folder(self, folder: Path) -> None:
+        """Import every ``*.py`` in ``folder`` and register the agent classes it defines."""
+        if not folder.is_dir():
+            return
+        for file in sorted(folder.glob("*.py")):
+            if file.name.startswith("_"):
+                continue
+            for cls in _agent_classes(file):
+                self.register(cls.__name__, cls)
+                if cls.__name__.endswith("Agent") and len(cls.__name__) > len("Agent"):
+                    short = cls.__name__[: -len("Agent")]
+                    if short not in self:
+                        self.register(short, cls)
+
+
+def _agent_classes(file: Path) -> list[type[BaseAgent]]:
+    module_name = f"agentmap_custom_agents.{file.parent.name}.{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise AgentError(f"{file}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, SyntaxError):
+            line = exc.lineno
+        else:
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+            line = frames[-1].lineno if frames else None
+        raise AgentError(
+            f"{file}:{line or 1}: custom agent module failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    return [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, BaseAgent)
+        and obj.__module__ == module_name
+        and not inspect.isabstract(obj)
+    ]

@@ -1,0 +1,91 @@
+"""How the CLI prints results: rich text on a terminal, plain JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from agentmap.runtime.result import RunResult
+from agentmap.workflow.spec import WorkflowSpec
+
+__all__ = ["print_config", "print_result", "print_validation"]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _plain(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def print_result(result: RunResult, *, as_json: bool) -> None:
+    if as_json:
+        _plain(_dumps(result.to_dict()))
+        return
+    if not sys.stdout.isatty():
+        # Pipes and CI logs get the same text without rich (and its import time).
+        status = "completed" if result.success else "failed"
+        _plain(
+            f"{status}  graph {result.graph}  {len(result.path)} steps in "
+            f"{result.duration * 1000:.1f} ms  run {result.run_id}"
+        )
+        _plain(f"path: {' -> '.join(result.path)}")
+        if result.error:
+            _plain(f"error ({result.failed_node or '?'}): {result.error}")
+        _plain("state:\n" + _dumps(result.state))
+        return
+    from rich.markup import escape
+
+    console = _console()
+    mark = "[green]✔ completed[/]" if result.success else "[red]✘ failed[/]"
+    total_ms = result.duration * 1000
+    console.print(
+        f"{mark}  graph [bold]{escape(result.graph)}[/]  "
+        f"{len(result.path)} steps in {total_ms:.1f} ms  run {result.run_id}"
+    )
+    console.print(f"path: {escape(' → '.join(result.path))}")
+    if result.error:
+        console.print(
+            f"[red]error[/] ({escape(result.failed_node or '?')}): {escape(result.error)}"
+        )
+    console.print("state:")
+    console.print(escape(_dumps(result.state)))
+
+
+def print_validation(spec: WorkflowSpec) -> None:
+    from rich.markup import escape
+
+    console = _console()
+    for warning in spec.warnings:
+        console.print(f"[yellow]warning[/]: {escape(str(warning))}")
+    graphs = ", ".join(f"{name} ({len(g)} nodes)" for name, g in spec.graphs.items())
+    console.print(f"[green]✔[/] {escape(str(spec.file))}: {escape(graphs)}")
+
+
+def print_config(
+    settings: dict[str, Any], nodes: dict[str, dict[str, Any]] | None, *, as_json: bool
+) -> None:
+    payload: dict[str, Any] = {"settings": settings}
+    if nodes is not None:
+        payload["nodes"] = nodes
+    if as_json:
+        sys.stdout.write(_dumps(payload) + "\n")
+        return
+    import yaml
+
+    console = _console()
+    from rich.markup import escape
+
+    console.print(escape(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)), end="")
+    if nodes is not None:
+        console.print("\n[bold]effective node Context[/]")
+        for name, ctx in nodes.items():
+            console.print(f"  {escape(name)}: {escape(json.dumps(ctx, default=repr))}")

@@ -1,0 +1,101 @@
+"""Errors a user can act on.
+
+Every error that reaches a user from a mistake of theirs (a bad CSV, a bad
+setting, an unknown agent) is an ``AgentMapError``: the CLI prints its message
+and exits with a status code instead of showing a traceback. The message must
+name where the problem is (file, line, column, node, field) because that is the
+only thing a user can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "AgentError",
+    "AgentMapError",
+    "ConfigurationError",
+    "Diagnostic",
+    "MissingExtraError",
+    "WorkflowError",
+]
+
+
+class AgentMapError(Exception):
+    """Base of every error caused by user input rather than by a bug."""
+
+    #: Exit status the CLI uses for this kind of error.
+    exit_code: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem (or warning) found in a workflow file, with its location."""
+
+    message: str
+    file: Path | None = None
+    line: int | None = None
+    column: str | None = None
+    node: str | None = None
+    graph: str | None = None
+    suggestion: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = []
+        if self.file is not None:
+            loc = str(self.file)
+            if self.line is not None:
+                loc += f":{self.line}"
+            where.append(loc)
+        if self.graph is not None:
+            where.append(f"graph {self.graph!r}")
+        if self.node is not None:
+            where.append(f"node {self.node!r}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        text = f"{', '.join(where)}: {self.message}" if where else self.message
+        if self.suggestion:
+            text += f" (did you mean {self.suggestion!r}?)"
+        return text
+
+
+class WorkflowError(AgentMapError):
+    """A workflow CSV that cannot be loaded or does not validate.
+
+    Carries every error found (not just the first) so that a user fixes a file
+    in one pass; ``str()`` lists them one per line.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+    @property
+    def first(self) -> Diagnostic:
+        return self.diagnostics[0]
+
+
+class ConfigurationError(AgentMapError):
+    """Settings, presets or environment variables that cannot be used."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional library is not installed; the message names the extra."""
+
+    def __init__(self, library: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the {library!r} package, which is not installed. "
+            f"Install it with: pip install 'agentmap[{extra}]'"
+        )
+        self.library = library
+        self.extra = extra
+
+
+class AgentError(AgentMapError):
+    """An agent that cannot be built for a node (unknown type, bad class, bad signature)."""

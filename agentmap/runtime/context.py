@@ -1,0 +1,40 @@
+"""The node an agent is running for, available to code that has no other way to know it.
+
+Agents are built once per graph and shared by every run (a batch of thousands
+of rows reuses them), so per-run facts cannot live on the agent. The runner
+sets a context variable around each node instead: asyncio tasks and worker
+threads (``asyncio.to_thread`` copies the context) see the right node, even when
+branches run concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from agentmap.workflow.spec import NodeSpec
+
+__all__ = ["NodeContext", "current_node"]
+
+
+@dataclass(slots=True)
+class NodeContext:
+    run_id: str
+    graph: str
+    node: NodeSpec
+    #: The state the run started with (read-only view; do not mutate).
+    initial_state: Mapping[str, Any]
+    attempt: int = 1
+
+
+_current: ContextVar[NodeContext | None] = ContextVar("agentmap_current_node", default=None)
+
+
+def current_node() -> NodeContext:
+    """The node being executed; raises ``LookupError`` outside a run."""
+    ctx = _current.get()
+    if ctx is None:
+        raise LookupError("current_node() was called outside a running AgentMap node")
+    return ctx

@@ -1,0 +1,90 @@
+"""Typed run events, sent to the execution tracker as a run progresses.
+
+Events are small slotted dataclasses built on the hot path (not frozen: a frozen
+dataclass costs four times as much to build), so they carry only
+names, numbers and messages — never state values, which may hold secrets or
+large payloads. ``to_dict`` gives the JSON form trackers write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "NodeFailed",
+    "NodeFinished",
+    "NodeRetried",
+    "NodeStarted",
+    "RunEvent",
+    "RunFinished",
+    "RunStarted",
+]
+
+
+@dataclass(slots=True)
+class RunEvent:
+    kind: ClassVar[str] = "event"
+    run_id: str
+    graph: str
+    #: Wall-clock time (``time.time()``) when the event happened.
+    timestamp: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["event"] = self.kind
+        return data
+
+
+@dataclass(slots=True)
+class RunStarted(RunEvent):
+    kind: ClassVar[str] = "run_started"
+    entry: str = ""
+
+
+@dataclass(slots=True)
+class RunFinished(RunEvent):
+    kind: ClassVar[str] = "run_finished"
+    status: str = "completed"
+    duration: float = 0.0
+    steps: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class NodeStarted(RunEvent):
+    kind: ClassVar[str] = "node_started"
+    node: str = ""
+    step: int = 0
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class NodeFinished(RunEvent):
+    kind: ClassVar[str] = "node_finished"
+    node: str = ""
+    step: int = 0
+    duration: float = 0.0
+    success: bool = True
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class NodeFailed(RunEvent):
+    """One failed attempt of a node (a retry may follow)."""
+
+    kind: ClassVar[str] = "node_failed"
+    node: str = ""
+    step: int = 0
+    attempt: int = 1
+    error_type: str = ""
+    message: str = ""
+
+
+@dataclass(slots=True)
+class NodeRetried(RunEvent):
+    kind: ClassVar[str] = "node_retried"
+    node: str = ""
+    step: int = 0
+    attempt: int = 2
+    delay: float = 0.0

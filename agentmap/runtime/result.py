@@ -1,0 +1,58 @@
+"""What a run returns: enough to report, assert on in tests, and serialise with ``--json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["NodeTiming", "RunResult", "RunStatus"]
+
+RunStatus = Literal["completed", "failed", "suspended"]
+
+
+@dataclass(slots=True)
+class NodeTiming:
+    node: str
+    #: Seconds spent in the node, all attempts and retry back-off included.
+    duration: float
+    success: bool
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    graph: str
+    status: RunStatus
+    state: dict[str, Any]
+    path: list[str] = field(default_factory=list)
+    timings: list[NodeTiming] = field(default_factory=list)
+    error: str | None = None
+    #: The node whose unhandled failure ended the run, if any.
+    failed_node: str | None = None
+    duration: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.status == "completed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "graph": self.graph,
+            "status": self.status,
+            "error": self.error,
+            "failed_node": self.failed_node,
+            "duration": self.duration,
+            "path": list(self.path),
+            "timings": [
+                {
+                    "node": t.node,
+                    "duration": t.duration,
+                    "success": t.success,
+                    "attempts": t.attempts,
+                }
+                for t in self.timings
+            ],
+            "state": self.state,
+        }

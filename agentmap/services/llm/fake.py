@@ -1,0 +1,133 @@
+"""A scripted, deterministic LLM service for tests and the ``test`` preset.
+
+A reply is chosen, in order, from: the first of ``patterns`` (regex -> reply)
+that matches the last message's text; the next unused item of ``responses``;
+``default``. When none applies the call fails loudly instead of inventing
+text, because a test that silently got a made-up answer proves nothing.
+Every call is recorded in ``calls`` for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentmap.settings import LLMSettings
+
+__all__ = ["FakeLLMCall", "FakeLLMExhaustedError", "FakeLLMService"]
+
+
+class FakeLLMExhaustedError(RuntimeError):
+    """The fake LLM was called once more than it has replies for."""
+
+
+@dataclass
+class FakeLLMCall:
+    provider: str | None
+    model: str | None
+    messages: list[dict[str, Any]]
+    temperature: float | None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The reply given, or None when the call raised FakeLLMExhaustedError.
+    reply: str | None = None
+
+    @property
+    def prompt(self) -> str:
+        """Text of the last message (what ``patterns`` are matched against)."""
+        return _message_text(self.messages[-1]) if self.messages else ""
+
+
+class FakeLLMService:
+    def __init__(
+        self,
+        responses: Sequence[str] = (),
+        *,
+        patterns: Mapping[str, str] | None = None,
+        default: str | None = None,
+        latency: float = 0.0,
+    ) -> None:
+        self._responses = deque(responses)
+        self._patterns = [(re.compile(regex), reply) for regex, reply in (patterns or {}).items()]
+        self.default = default
+        self.latency = latency
+        self.calls: list[FakeLLMCall] = []
+        self._lock = threading.Lock()  # sync agents call from worker threads
+
+    @classmethod
+    def from_settings(cls, llm_settings: LLMSettings) -> FakeLLMService:
+        return cls(llm_settings.fake_responses, default=llm_settings.fake_default)
+
+    @property
+    def last_call(self) -> FakeLLMCall | None:
+        return self.calls[-1] if self.calls else None
+
+    def call_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        if self.latency > 0:
+            time.sleep(self.latency)
+        return self._answer(provider, messages, model, temperature, kwargs)
+
+    async def acall_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return self._answer(provider, messages, model, temperature, kwargs)
+
+    def _answer(
+        self,
+        provider: str | None,
+        messages: Sequence[Mapping[str, Any]],
+        model: str | None,
+        temperature: float | None,
+        kwargs: dict[str, Any],
+    ) -> str:
+        call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs)
+        with self._lock:
+            self.calls.append(call)
+            call.reply = self._pick(call.prompt)
+            answered = sum(1 for earlier in self.calls if earlier.reply is not None)
+        if call.reply is None:
+            raise FakeLLMExhaustedError(
+                f"The fake LLM has no reply for call #{len(self.calls)} "
+                f"({answered} call(s) answered): add replies with the `responses`, "
+                "`patterns` or `default` arguments, or the settings "
+                "`llm.fake_responses` / `llm.fake_default` (for example "
+                'AGENTMAP_LLM__FAKE_DEFAULT="ok").'
+            )
+        return call.reply
+
+    def _pick(self, prompt: str) -> str | None:
+        for regex, reply in self._patterns:
+            if regex.search(prompt):
+                return reply
+        if self._responses:
+            return self._responses.popleft()
+        return self.default
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI-style parts: [{"type": "text", "text": ...}]
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
+    return "" if content is None else str(content)

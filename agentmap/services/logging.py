@@ -1,0 +1,115 @@
+"""The loguru logger, configured from ``LoggingSettings``.
+
+Secrets are redacted in the *final* line, just before it is written: that one
+place covers the message, bound extras and exception text alike, whatever
+code produced the record. JSON lines are built here (time, level, message,
+logger, extras, exception) instead of loguru's ``serialize=True`` record dump,
+which is verbose and repeats the message.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+from agentmap.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from loguru import Logger, Message, Record
+
+    from agentmap.settings import LoggingSettings
+
+__all__ = ["MASK", "configure_logger", "release_logger"]
+
+MASK = "**********"
+_TEXT_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {message}"
+
+Sink = TextIO | Callable[[str], object]
+
+
+def configure_logger(
+    settings: LoggingSettings, secrets: Iterable[str] = (), *, sink: Sink | None = None
+) -> tuple[Logger, list[int]]:
+    """Send records at ``settings.level`` and above to ``sink`` (default: the current stderr).
+
+    Returns the logger and the handler ids to pass to ``release_logger``.
+    """
+    with suppress(ValueError):  # loguru's default stderr handler; already gone is fine
+        logger.remove(0)
+    write = _redacting_writer(sink, secrets)
+    try:
+        if settings.format == "json":
+            handler = logger.add(
+                lambda message: write(_json_line(message)),
+                level=settings.level,
+                format="{message}",
+                backtrace=False,
+                diagnose=False,  # diagnose prints local variables: state values, secrets
+            )
+        else:
+            colorize = sink is None and sys.stderr.isatty()
+            handler = logger.add(
+                write, level=settings.level, format=_text_format, colorize=colorize, diagnose=False
+            )
+    except ValueError as exc:
+        raise ConfigurationError(f"logging.level: {exc}") from None
+    return logger, [handler]
+
+
+def release_logger(handler_ids: Iterable[int]) -> None:
+    """Remove the sinks ``configure_logger`` added (ids already removed are ignored)."""
+    for handler_id in handler_ids:
+        with suppress(ValueError):
+            logger.remove(handler_id)
+
+
+def _redacting_writer(sink: Sink | None, secrets: Iterable[str]) -> Callable[[str], None]:
+    # Also mask each secret as it appears inside a JSON string (quotes, backslashes).
+    variants = {
+        text
+        for secret in secrets
+        if secret
+        for text in (secret, json.dumps(secret, ensure_ascii=False)[1:-1])
+    }
+    ordered = sorted(variants, key=len, reverse=True)
+
+    def write(line: str) -> None:
+        for secret in ordered:
+            if secret in line:
+                line = line.replace(secret, MASK)
+        # Resolved per line so that a replaced sys.stderr (pytest, the CLI) is honoured.
+        target = sys.stderr if sink is None else sink
+        if callable(target):
+            target(line)
+        else:
+            target.write(line)
+            target.flush()
+
+    return write
+
+
+def _text_format(record: Record) -> str:
+    extra = " | {extra}" if record["extra"] else ""
+    return _TEXT_FORMAT + extra + "\n{exception}"
+
+
+def _json_line(message: Message) -> str:
+    record = message.record
+    data: dict[str, Any] = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["name"],
+    }
+    if record["extra"]:
+        data["extra"] = record["extra"]
+    if record["exception"] is not None:
+        kind, value, tb = record["exception"]
+        data["exception"] = "".join(traceback.format_exception(kind, value, tb))
+    return json.dumps(data, default=str, ensure_ascii=False) + "\n"

@@ -1,0 +1,243 @@
+"""The settings model: one typed tree, assembled from layered sources.
+
+Highest priority first: keyword arguments > ``AGENTMAP_*`` environment
+variables > ``.env`` in the working directory > ``config/<environment>.yaml``
+> ``config/base.yaml`` > the defaults below. Mappings are deep-merged, so a
+layer only states what it changes. Every section forbids unknown keys because
+a mistyped setting that is silently ignored is worse than an error.
+
+``load_settings`` is the entry point: it picks the environment and the config
+directory and turns every failure into a ``ConfigurationError`` that names the
+file or variable and the field. See docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from agentmap import _settings_report as _report
+from agentmap import _settings_sources as _src
+from agentmap.errors import ConfigurationError
+
+__all__ = [
+    "RESERVED_ENV_VARS",
+    "AgentMapSettings",
+    "CacheSettings",
+    "ExecutionSettings",
+    "LLMSettings",
+    "LoggingSettings",
+    "PathsSettings",
+    "StateSettings",
+    "TrackingSettings",
+    "load_settings",
+    "redacted_settings",
+    "secret_values",
+]
+
+#: ``AGENTMAP_*`` variables that choose *how* settings load rather than set a field.
+RESERVED_ENV_VARS = _src.RESERVED_ENV_VARS
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(_Section):
+    """Which LLM backend answers ``llm`` agents, and its defaults for every call."""
+
+    backend: Literal["fake", "litellm"] = "litellm"
+    model: str = "gpt-4o-mini"
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=60.0, gt=0)
+    temperature: float | None = None
+    #: Replies the ``fake`` backend gives in order (then ``fake_default``).
+    fake_responses: list[str] = Field(default_factory=list)
+    fake_default: str | None = None
+
+
+class CacheSettings(_Section):
+    """Where agent results are cached (Context ``cache``); redis_url is a secret."""
+
+    backend: Literal["memory", "sqlite", "redis"] = "sqlite"
+    path: Path = Path(".agentmap/cache.sqlite3")
+    max_entries: int = Field(default=10_000, ge=1)
+    default_ttl: float | None = None
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+
+class TrackingSettings(_Section):
+    """Where run events (started, finished, failed, retried) go."""
+
+    backend: Literal["memory", "jsonl", "otel"] = "jsonl"
+    path: Path = Path(".agentmap/runs.jsonl")
+
+
+class StateSettings(_Section):
+    """Where run state and per-step checkpoints are kept; dsn is a secret."""
+
+    backend: Literal["memory", "sqlite", "postgres"] = "memory"
+    path: Path = Path(".agentmap/state.sqlite3")
+    dsn: SecretStr | None = None
+
+
+class LoggingSettings(_Section):
+    """The loguru sink: level and text (humans) or JSON lines (log collectors)."""
+
+    level: str = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        # loguru level names are case-sensitive; users write "info" in YAML.
+        return value.strip().upper()
+
+
+class ExecutionSettings(_Section):
+    """Runner limits and retry backoff shared by every run."""
+
+    max_steps: int = Field(default=1000, ge=1)
+    success_policy: Literal["handled"] = "handled"
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    retry_max_delay: float = Field(default=30.0, ge=0)
+    checkpoint: bool = True
+
+
+class PathsSettings(_Section):
+    """Where user code and prompts are found, relative to the working directory."""
+
+    custom_agents: Path = Path("custom_agents")
+    functions: Path = Path("functions")
+    prompts: Path = Path("prompts")
+
+
+#: Config directory chosen by ``load_settings`` for the settings being built.
+_CONFIG_DIR: ContextVar[Path | None] = ContextVar("agentmap_config_dir", default=None)
+
+
+class AgentMapSettings(BaseSettings):
+    """Effective settings. Build it with ``load_settings`` to get readable errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTMAP_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_parse_none_str="null",
+        extra="forbid",
+    )
+
+    environment: str = "development"
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    #: Per node name or agent type: keys that override that node's CSV Context.
+    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Sources are built per instantiation, so a direct ``AgentMapSettings()``
+        # resolves the environment and config directory the same way
+        # ``load_settings`` does (which pins the directory through _CONFIG_DIR).
+        dotenv = _src.read_dotenv()
+        init_kwargs = (
+            init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        )
+        environment = _src.resolve_environment(init_kwargs.get("environment"), dotenv)
+        config_dir = _CONFIG_DIR.get() or _src.resolve_config_dir(None, dotenv)
+        return (
+            init_settings,
+            _src.EnvVarsSource(
+                settings_cls, env_settings, dict(os.environ), "environment variable"
+            ),
+            _src.EnvVarsSource(settings_cls, dotenv_settings, dotenv, ".env"),
+            _src.PresetSource(settings_cls, environment, config_dir),
+        )
+
+
+def load_settings(
+    environment: str | None = None, *, config_dir: Path | None = None, **overrides: Any
+) -> AgentMapSettings:
+    """Build the effective settings for ``environment`` (else ``AGENTMAP_ENV``, else development).
+
+    ``config_dir`` defaults to ``AGENTMAP_CONFIG_DIR``, then ``./config`` when it
+    holds a ``base.yaml``, then the repository's ``config/``. ``overrides`` are
+    the highest-priority layer; nested mappings merge into the lower layers
+    (``llm={"backend": "fake"}`` keeps the preset's model).
+    """
+    dotenv = _src.read_dotenv()
+    env = _src.resolve_environment(environment, dotenv)
+    directory = _src.resolve_config_dir(config_dir, dotenv)
+    token = _CONFIG_DIR.set(directory)
+    try:
+        return AgentMapSettings(environment=env, **overrides)
+    except (ValidationError, SettingsError) as exc:
+        layers = _report.Layers(
+            overrides, dict(os.environ), dotenv, _src.preset_layers(directory, env)
+        )
+        if isinstance(exc, ValidationError):
+            message = "\n" + _report.explain_validation_error(exc, layers, AgentMapSettings)
+        else:
+            message = " " + _report.explain_settings_error(exc, layers)
+        raise ConfigurationError(f"Invalid settings for environment {env!r}:{message}") from None
+    finally:
+        _CONFIG_DIR.reset(token)
+
+
+def redacted_settings(settings: AgentMapSettings) -> dict[str, Any]:
+    """The effective settings as JSON-able data, safe to print (``agentmap config``)."""
+    data = settings.model_dump(mode="json")  # SecretStr dumps as "**********"
+    redacted = _report.redact_tree(data)
+    assert isinstance(redacted, dict)
+    return redacted
+
+
+def secret_values(settings: AgentMapSettings) -> list[str]:
+    """Plain values of every secret, longest first, for the logger's redaction filter."""
+    found = {value for value in _iter_secrets(settings) if value}
+    return sorted(found, key=lambda value: (-len(value), value))
+
+
+def _iter_secrets(value: Any, key: str = "") -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        plain = value.get_secret_value()
+        yield plain
+        yield from _report.url_passwords(plain)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _iter_secrets(getattr(value, name), name)
+    elif isinstance(value, Mapping):
+        for sub_key, item in value.items():
+            yield from _iter_secrets(item, str(sub_key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _iter_secrets(item, key)
+    elif isinstance(value, str):
+        if _report.looks_secret(key):
+            yield value
+        yield from _report.url_passwords(value)

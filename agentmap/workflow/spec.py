@@ -1,0 +1,122 @@
+"""The validated, immutable form of a workflow: what the runner executes.
+
+A ``GraphSpec`` is produced once by the loader and then shared by every run
+(and every concurrent batch row), so it is frozen and holds no run state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from agentmap.errors import Diagnostic
+
+__all__ = [
+    "FieldMapping",
+    "GraphSpec",
+    "NodeSpec",
+    "WorkflowSpec",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """One entry of Input_Fields or Output_Field.
+
+    ``state_key`` is the field in the run state; ``name`` is the name the agent
+    sees (an input parameter, or a key of the agent's returned mapping).
+
+    - Input ``a``            -> state_key="a", name="a"
+    - Input ``a:b``          -> state_key="a", name="b" (read ``a``, pass as ``b``)
+    - Input ``child=parent`` -> state_key="parent", name="child"
+    - Output ``a``           -> state_key="a", name="a"
+    - Output ``parent=child``-> state_key="parent", name="child"
+    """
+
+    state_key: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.state_key if self.state_key == self.name else f"{self.state_key}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One CSV row: a node, its agent, its data flow and its routing."""
+
+    name: str
+    graph: str
+    agent_type: str = "default"
+    inputs: tuple[FieldMapping, ...] = ()
+    outputs: tuple[FieldMapping, ...] = ()
+    prompt: str = ""
+    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    description: str = ""
+    #: Next node(s) after success and, unless ``failure_next`` is set, after failure.
+    edge: tuple[str, ...] = ()
+    success_next: tuple[str, ...] = ()
+    failure_next: tuple[str, ...] = ()
+    #: Where the node was declared, for error messages.
+    file: Path | None = None
+    line: int | None = None
+
+    @property
+    def on_success(self) -> tuple[str, ...]:
+        return self.success_next or self.edge
+
+    @property
+    def on_failure(self) -> tuple[str, ...]:
+        return self.failure_next or self.edge
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every node this node can route to, in column order, without repeats."""
+        return tuple(dict.fromkeys((*self.edge, *self.success_next, *self.failure_next)))
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(f.state_key for f in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(f.state_key for f in self.outputs)
+
+    @property
+    def location(self) -> str:
+        where = str(self.file) if self.file is not None else "<workflow>"
+        return f"{where}:{self.line}" if self.line is not None else where
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    """A graph: its nodes in CSV order; the first row is the entry node."""
+
+    name: str
+    nodes: Mapping[str, NodeSpec]
+    file: Path | None = None
+
+    @property
+    def entry(self) -> str:
+        return next(iter(self.nodes))
+
+    def node(self, name: str) -> NodeSpec:
+        return self.nodes[name]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSpec:
+    """Every graph of one CSV file, plus the warnings found while loading it."""
+
+    file: Path
+    graphs: Mapping[str, GraphSpec]
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def graph_names(self) -> tuple[str, ...]:
+        return tuple(self.graphs)

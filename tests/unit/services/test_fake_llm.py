@@ -1,0 +1,113 @@
+"""The scripted fake LLM: reply selection, call recording, exhaustion, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from agentmap.services.llm.fake import FakeLLMCall, FakeLLMExhaustedError, FakeLLMService
+from agentmap.services.protocols import LLMServiceProtocol
+from agentmap.settings import LLMSettings
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]
+
+
+def test_satisfies_the_protocol() -> None:
+    assert isinstance(FakeLLMService(), LLMServiceProtocol)
+
+
+def test_responses_in_order_then_default() -> None:
+    llm = FakeLLMService(["one", "two"], default="fallback")
+    replies = [llm.call_llm(messages=user(f"q{i}")) for i in range(4)]
+    assert replies == ["one", "two", "fallback", "fallback"]
+
+
+def test_first_matching_pattern_wins_and_does_not_consume_responses() -> None:
+    llm = FakeLLMService(
+        ["scripted"],
+        patterns={r"weather in (\w+)": "sunny", r"weather": "generic", r"^translate": "bonjour"},
+    )
+    assert llm.call_llm(messages=user("What is the weather in Paris?")) == "sunny"
+    assert llm.call_llm(messages=user("translate hello")) == "bonjour"
+    # Only the last message counts: the system prompt mentions nothing.
+    assert (
+        llm.call_llm(messages=[{"role": "user", "content": "weather?"}, *user("hi")]) == "scripted"
+    )
+
+
+def test_multi_part_content_is_matched_as_text() -> None:
+    llm = FakeLLMService(patterns={"invoice": "ok"})
+    parts = [
+        {"type": "text", "text": "read this"},
+        {"type": "image_url"},
+        {"type": "text", "text": "invoice"},
+    ]
+    assert llm.call_llm(messages=[{"role": "user", "content": parts}]) == "ok"
+
+
+def test_every_call_is_recorded() -> None:
+    llm = FakeLLMService(default="ok")
+    messages = user("hello")
+    llm.call_llm("openai", messages, model="gpt-x", temperature=0.2, max_tokens=5)
+    messages[1]["content"] = "changed later"
+    assert llm.calls == [
+        FakeLLMCall("openai", "gpt-x", user("hello"), 0.2, {"max_tokens": 5}, reply="ok")
+    ]
+    assert llm.last_call is not None
+    assert llm.last_call.prompt == "hello"
+
+
+def test_exhausted_error_says_what_was_answered_and_how_to_fix() -> None:
+    llm = FakeLLMService(["only"])
+    llm.call_llm(messages=user("a"))
+    with pytest.raises(FakeLLMExhaustedError) as info:
+        llm.call_llm(messages=user("b"))
+    message = str(info.value)
+    assert "call #2" in message
+    assert "1 call(s) answered" in message
+    assert "llm.fake_responses" in message
+    assert "llm.fake_default" in message
+    assert len(llm.calls) == 2
+    assert llm.calls[-1].reply is None
+
+
+def test_no_script_at_all_fails_on_first_call() -> None:
+    with pytest.raises(FakeLLMExhaustedError, match="0 call"):
+        FakeLLMService().call_llm(messages=user("x"))
+
+
+async def test_async_call_shares_the_script() -> None:
+    llm = FakeLLMService(["a", "b", "c"])
+    replies = await asyncio.gather(*(llm.acall_llm(messages=user(str(i))) for i in range(3)))
+    assert sorted(replies) == ["a", "b", "c"]
+    assert len(llm.calls) == 3
+
+
+async def test_async_latency_does_not_block_the_loop() -> None:
+    llm = FakeLLMService(default="ok", latency=0.05)
+    started = time.perf_counter()
+    await asyncio.gather(*(llm.acall_llm(messages=user("x")) for _ in range(10)))
+    assert time.perf_counter() - started < 0.3  # concurrent, not 10 x 0.05
+
+
+def test_sync_latency_sleeps() -> None:
+    llm = FakeLLMService(default="ok", latency=0.02)
+    started = time.perf_counter()
+    llm.call_llm(messages=user("x"))
+    assert time.perf_counter() - started >= 0.02
+
+
+def test_from_settings() -> None:
+    llm = FakeLLMService.from_settings(
+        LLMSettings(backend="fake", fake_responses=["first"], fake_default="later")
+    )
+    assert [llm.call_llm(messages=user("q")) for _ in range(2)] == ["first", "later"]
+
+
+def test_invalid_pattern_fails_at_construction() -> None:
+    with pytest.raises(Exception, match=r"unterminated|missing"):
+        FakeLLMService(patterns={"(unclosed": "x"})
