@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck imports unit bench lock clean
+.PHONY: install demo test lint typecheck imports unit bench bench-env lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
@@ -33,7 +33,7 @@ unit: $(STAMP)
 
 test: lint typecheck imports unit
 
-bench: $(STAMP)
+bench: $(STAMP) bench-env
 	$(BIN)/python scripts/bench
 
 # Re-pin every dependency after changing pyproject.toml (commit constraints.txt).
@@ -44,3 +44,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .agentmap
+
+# A separate environment with LangGraph, for the baseline in scripts/bench.
+bench-env:
+	test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-constraints.txt langgraph

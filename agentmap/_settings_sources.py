@@ -44,12 +44,18 @@ def lookup(variables: Mapping[str, str | None], name: str) -> tuple[str, str] | 
     return None
 
 
-def read_dotenv(path: Path = Path(".env")) -> dict[str, str | None]:
-    if not path.is_file():
+def read_dotenv(files: Any = ".env") -> dict[str, str | None]:
+    """Variables of the dotenv file(s), case kept; ``files`` as pydantic's ``env_file``."""
+    if files is None:
         return {}
-    from dotenv import dotenv_values  # a pydantic-settings dependency, already loaded
+    paths: list[Any] = [files] if isinstance(files, str | os.PathLike) else list(files)
+    found: dict[str, str | None] = {}
+    for path in map(Path, paths):
+        if path.is_file():
+            from dotenv import dotenv_values  # a pydantic-settings dependency, already loaded
 
-    return dict(dotenv_values(path, encoding="utf-8"))
+            found.update(dotenv_values(path, encoding="utf-8"))
+    return found
 
 
 def resolve_environment(explicit: str | None, dotenv: Mapping[str, str | None]) -> str:

@@ -164,7 +164,8 @@ class AgentMapSettings(BaseSettings):
         # Sources are built per instantiation, so a direct ``AgentMapSettings()``
         # resolves the environment and config directory the same way
         # ``load_settings`` does (which pins the directory through _CONFIG_DIR).
-        dotenv = _src.read_dotenv()
+        # Honour ``AgentMapSettings(_env_file=None)`` (or another file) like pydantic does.
+        dotenv = _src.read_dotenv(getattr(dotenv_settings, "env_file", ".env"))
         init_kwargs = (
             init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
         )

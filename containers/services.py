@@ -1,25 +1,34 @@
 """Services container: one ``Selector`` per service, keyed on the settings' backend name.
 
-Backend classes are imported here because their modules are cheap (standard
-library only); the ones that adapt heavy libraries (litellm, redis, psycopg)
-import those lazily, when the provider is first called. Providers are
-singletons, so one run (or one batch) shares one connection pool per service.
+Backends are named by import path and imported when their provider is first
+called, not when this module loads: a run pays only for the backends it uses,
+and heavy adapters (litellm, redis, psycopg) stay out of start-up entirely.
+Providers are singletons, so one application (a run, or a whole batch) shares
+one instance, and one connection pool, per service.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
 from typing import Any, NoReturn
 
 from dependency_injector import containers, providers
 
 from agentmap.errors import ConfigurationError
-from agentmap.services.cache.memory import MemoryCache
-from agentmap.services.llm.fake import FakeLLMService
-from agentmap.services.state.memory import MemoryStateAdapter
-from agentmap.services.tracking.jsonl import JsonlTracker
-from agentmap.services.tracking.memory import MemoryTracker
-from agentmap.settings import AgentMapSettings, LLMSettings
+from agentmap.settings import AgentMapSettings
+
+
+def _build(target: str, *args: Any, **kwargs: Any) -> Any:
+    """Import ``module:Class`` (or ``module:Class.factory``) and call it."""
+    module_name, _, attribute = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj(*args, **kwargs)
+
+
+def _backend(target: str, *args: Any, **kwargs: Any) -> providers.Singleton[Any]:
+    return providers.Singleton(_build, target, *args, **kwargs)
 
 
 def _not_built(setting: str, backend: str, issue: str) -> NoReturn:
@@ -29,16 +38,8 @@ def _not_built(setting: str, backend: str, issue: str) -> NoReturn:
     )
 
 
-def _sqlite_cache(path: Path, default_ttl: float | None) -> Any:
-    from agentmap.services.cache.sqlite import SqliteCache  # sqlite3 only when used
-
-    return SqliteCache(path=path, default_ttl=default_ttl)
-
-
-def _litellm(llm: LLMSettings) -> Any:
-    from agentmap.services.llm.litellm import LiteLLMService
-
-    return LiteLLMService(llm)
+def _missing(setting: str, backend: str, issue: str) -> providers.Callable[Any]:
+    return providers.Callable(_not_built, setting, backend, issue)
 
 
 class ServicesContainer(containers.DeclarativeContainer):
@@ -46,32 +47,36 @@ class ServicesContainer(containers.DeclarativeContainer):
 
     tracker = providers.Selector(
         settings.provided.tracking.backend,
-        memory=providers.Singleton(MemoryTracker),
-        jsonl=providers.Singleton(JsonlTracker, path=settings.provided.tracking.path),
-        otel=providers.Callable(_not_built, "tracking.backend", "otel", "planned"),
+        memory=_backend("agentmap.services.tracking.memory:MemoryTracker"),
+        jsonl=_backend(
+            "agentmap.services.tracking.jsonl:JsonlTracker", path=settings.provided.tracking.path
+        ),
+        otel=_missing("tracking.backend", "otel", "planned"),
     )
     state = providers.Selector(
         settings.provided.state.backend,
-        memory=providers.Singleton(MemoryStateAdapter),
-        sqlite=providers.Callable(_not_built, "state.backend", "sqlite", "planned"),
-        postgres=providers.Callable(_not_built, "state.backend", "postgres", "planned"),
+        memory=_backend("agentmap.services.state.memory:MemoryStateAdapter"),
+        sqlite=_missing("state.backend", "sqlite", "planned"),
+        postgres=_missing("state.backend", "postgres", "planned"),
     )
     cache = providers.Selector(
         settings.provided.cache.backend,
-        memory=providers.Singleton(
-            MemoryCache,
+        memory=_backend(
+            "agentmap.services.cache.memory:MemoryCache",
             max_entries=settings.provided.cache.max_entries,
             default_ttl=settings.provided.cache.default_ttl,
         ),
-        sqlite=providers.Singleton(
-            _sqlite_cache,
+        sqlite=_backend(
+            "agentmap.services.cache.sqlite:SqliteCache",
             path=settings.provided.cache.path,
             default_ttl=settings.provided.cache.default_ttl,
         ),
-        redis=providers.Callable(_not_built, "cache.backend", "redis", "issue #4"),
+        redis=_missing("cache.backend", "redis", "issue #4"),
     )
     llm = providers.Selector(
         settings.provided.llm.backend,
-        fake=providers.Singleton(FakeLLMService.from_settings, settings.provided.llm),
-        litellm=providers.Singleton(_litellm, settings.provided.llm),
+        fake=_backend(
+            "agentmap.services.llm.fake:FakeLLMService.from_settings", settings.provided.llm
+        ),
+        litellm=_backend("agentmap.services.llm.litellm:LiteLLMService", settings.provided.llm),
     )

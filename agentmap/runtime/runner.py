@@ -85,6 +85,8 @@ class _Node:
     name: str
     process: Callable[[dict[str, Any]], Any]
     mode: int
+    #: Inline and no timeout: call ``process`` straight from the attempt loop.
+    direct: bool
     policy: RetryPolicy
     inputs: tuple[tuple[str, str], ...]  # (state_key, param)
     whole_output: str | None  # Output_Field is one plain field: write the result as is
@@ -143,6 +145,12 @@ class GraphRunner:
                     )
                 )
         agent = agent_factory(spec)
+        mode = _call_mode(agent)
+        policy = node_policy(
+            spec,
+            base_delay=self.options.retry_base_delay,
+            max_delay=self.options.retry_max_delay,
+        )
         outputs = spec.outputs
         whole = (
             outputs[0].state_key
@@ -153,12 +161,9 @@ class GraphRunner:
             spec=spec,
             name=spec.name,
             process=agent.process,
-            mode=_call_mode(agent),
-            policy=node_policy(
-                spec,
-                base_delay=self.options.retry_base_delay,
-                max_delay=self.options.retry_max_delay,
-            ),
+            mode=mode,
+            direct=mode == _INLINE and policy.timeout is None,
+            policy=policy,
             inputs=tuple((f.state_key, f.name) for f in spec.inputs),
             whole_output=whole,
             outputs=() if whole else tuple((f.state_key, f.name) for f in outputs),
@@ -340,7 +345,7 @@ class GraphRunner:
         while True:
             attempt += 1
             try:
-                result = await self._call(node, inputs)
+                result = node.process(inputs) if node.direct else await self._call(node, inputs)
             except Exception as exc:  # the agent's failure, whatever it is
                 if isinstance(exc, TimeoutError):
                     message = f"timed out after {policy.timeout:g}s"

@@ -294,3 +294,14 @@ def test_direct_construction_reads_the_same_layers(
         "fake",
         "from-base",
     )
+
+
+def test_env_file_none_disables_dotenv(
+    config_dir: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTMAP_CONFIG_DIR", str(config_dir))
+    (isolated / ".env").write_text("AGENTMAP_AGENTS__Fetch__TIMEOUT=3\nAGENTMAP_LLM__TIMEOUT=9\n")
+    with_dotenv = AgentMapSettings(environment="dev")
+    assert (with_dotenv.llm.timeout, with_dotenv.agents) == (9.0, {"Fetch": {"timeout": 3}})
+    without = AgentMapSettings(environment="dev", _env_file=None)
+    assert (without.llm.timeout, without.agents) == (60.0, {})  # 60: the default

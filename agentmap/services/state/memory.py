@@ -4,6 +4,10 @@ It stores the initial state and each step's delta, like the persistent
 adapters do, and replays the deltas in ``load_run``. Values are copied when
 saved (cheaply: immutable values are shared), so a caller that later mutates
 a list it handed over does not rewrite history.
+
+It keeps the most recent ``max_runs`` runs only: it is the default adapter of
+the development and test presets, and a long batch must not grow the process
+without bound.
 """
 
 from __future__ import annotations
@@ -44,11 +48,18 @@ def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class MemoryStateAdapter:
-    def __init__(self) -> None:
+    def __init__(self, max_runs: int = 1000) -> None:
+        if max_runs < 1:
+            raise ValueError("max_runs must be at least 1")
+        self.max_runs = max_runs
         self._runs: dict[str, _Record] = {}
 
     async def start_run(self, run_id: str, graph: str, initial_state: Mapping[str, Any]) -> None:
-        self._runs[run_id] = _Record(graph, _snapshot(initial_state))
+        runs = self._runs
+        runs.pop(run_id, None)
+        while len(runs) >= self.max_runs:
+            del runs[next(iter(runs))]  # dicts keep insertion order: oldest first
+        runs[run_id] = _Record(graph, _snapshot(initial_state))
 
     async def save_step(self, run_id: str, step: int, node: str, delta: Mapping[str, Any]) -> None:
         self._record(run_id).steps.append((step, node, _snapshot(delta)))

@@ -1,8 +1,8 @@
 """An execution tracker that appends one JSON object per event to a file.
 
 ``record`` runs on the runner's hot path, so it only appends the event object
-to a buffer: ``event.to_dict()`` (``dataclasses.asdict``) costs ~17 µs, close
-to the whole per-node budget, so it runs in ``flush`` instead. That is safe
+to a buffer: ``event.to_dict()`` plus JSON encoding cost several µs per event,
+a large share of the per-node budget, so they run in ``flush`` instead. That is safe
 because events are built per occurrence and hold only immutable scalars
 (names, numbers, messages; never state values).
 

@@ -89,3 +89,15 @@ async def test_steps_for_an_unknown_run_are_an_error(adapter: Any) -> None:
         await adapter.save_step("ghost", 1, "N", {})
     with pytest.raises(KeyError, match="start_run"):
         await adapter.finish_run("ghost", "completed", None)
+
+
+async def test_memory_adapter_keeps_only_the_latest_runs() -> None:
+    adapter = MemoryStateAdapter(max_runs=2)
+    for run_id in ("a", "b", "c"):
+        await adapter.start_run(run_id, "G", {"id": run_id})
+    assert await adapter.load_run("a") is None
+    b, c = await adapter.load_run("b"), await adapter.load_run("c")
+    assert b is not None
+    assert b.state == {"id": "b"}
+    assert c is not None
+    assert c.state == {"id": "c"}
