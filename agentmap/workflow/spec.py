@@ -100,7 +100,9 @@ class GraphSpec:
 
     @property
     def entry(self) -> str:
-        return next(iter(self.nodes))
+        for name in self.nodes:
+            return name
+        raise ValueError(f"graph {self.name!r} has no nodes, so it has no entry node")
 
     def node(self, name: str) -> NodeSpec:
         return self.nodes[name]

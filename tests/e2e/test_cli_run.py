@@ -118,3 +118,38 @@ def test_development_preset_writes_the_jsonl_tracker(tmp_path: Path, cli: Any) -
     assert events[0]["event"] == "run_started"
     assert events[-1]["event"] == "run_finished"
     assert TEXT not in "\n".join(lines)  # state values never reach the tracker
+
+
+def test_input_agent_asks_on_a_terminal() -> None:
+    """On a real terminal (a pty) the ``input`` node asks its Prompt and reads the answer."""
+    import os
+    import pty
+    import select
+    import time
+
+    from tests.e2e.conftest import AGENTMAP
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes the agentmap process
+        os.environ["AGENTMAP_ENV"] = "test"
+        os.execv(str(AGENTMAP), [str(AGENTMAP), "run", QUICKSTART])
+    seen, answered, deadline = b"", False, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Paste some text: " in seen:
+            os.write(fd, b"one two three four five six\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    text = seen.decode(errors="replace")
+    assert answered, text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "6 words; most common: one, two, three" in text

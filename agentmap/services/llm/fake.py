@@ -64,6 +64,20 @@ class FakeLLMService:
     def from_settings(cls, llm_settings: LLMSettings) -> FakeLLMService:
         return cls(llm_settings.fake_responses, default=llm_settings.fake_default)
 
+    def script(
+        self,
+        *responses: str,
+        patterns: Mapping[str, str] | None = None,
+        default: str | None = None,
+    ) -> FakeLLMService:
+        """Add replies after construction (the ``fake_llm`` fixture hands out an empty fake)."""
+        with self._lock:
+            self._responses.extend(responses)
+            self._patterns.extend((re.compile(rx), reply) for rx, reply in (patterns or {}).items())
+            if default is not None:
+                self.default = default
+        return self
+
     @property
     def last_call(self) -> FakeLLMCall | None:
         return self.calls[-1] if self.calls else None

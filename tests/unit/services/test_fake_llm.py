@@ -111,3 +111,15 @@ def test_from_settings() -> None:
 def test_invalid_pattern_fails_at_construction() -> None:
     with pytest.raises(Exception, match=r"unterminated|missing"):
         FakeLLMService(patterns={"(unclosed": "x"})
+
+
+def test_script_adds_replies_after_construction() -> None:
+    fake = FakeLLMService(["first"])
+    assert fake.script("second", patterns={"weather": "sunny"}) is fake
+    assert fake.call_llm(messages=[{"role": "user", "content": "hi"}]) == "first"
+    assert fake.call_llm(messages=[{"role": "user", "content": "the weather?"}]) == "sunny"
+    assert fake.call_llm(messages=[{"role": "user", "content": "hi"}]) == "second"
+    with pytest.raises(FakeLLMExhaustedError):
+        fake.call_llm(messages=[{"role": "user", "content": "hi"}])
+    fake.script(default="fallback")
+    assert fake.call_llm(messages=[{"role": "user", "content": "hi"}]) == "fallback"
