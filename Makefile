@@ -45,7 +45,10 @@ lock:
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .agentmap
 
-# A separate environment with LangGraph, for the baseline in scripts/bench.
+# Separate environments for the baselines in scripts/bench: bare LangGraph, and
+# the existing LangGraph-based AgentMap package (0.9.213).
 bench-env:
 	test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
 	.bench-venv/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-constraints.txt langgraph
+	test -x .bench-agentmap/bin/python || $(PYTHON) -m venv .bench-agentmap
+	.bench-agentmap/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-agentmap-constraints.txt agentmap==0.9.213

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from dependency_injector import containers, providers
 
 from agentmap.errors import ConfigurationError
-from agentmap.settings import AgentMapSettings
+from agentmap.settings import AgentMapSettings, secret_values
 
 
 def _build(target: str, *args: Any, **kwargs: Any) -> Any:
@@ -49,7 +49,9 @@ class ServicesContainer(containers.DeclarativeContainer):
         settings.provided.tracking.backend,
         memory=_backend("agentmap.services.tracking.memory:MemoryTracker"),
         jsonl=_backend(
-            "agentmap.services.tracking.jsonl:JsonlTracker", path=settings.provided.tracking.path
+            "agentmap.services.tracking.jsonl:JsonlTracker",
+            path=settings.provided.tracking.path,
+            secrets=providers.Callable(secret_values, settings),
         ),
         otel=_missing("tracking.backend", "otel", "planned"),
     )

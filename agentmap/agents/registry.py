@@ -35,6 +35,7 @@ class AgentRegistry:
     def __init__(self, agents: dict[str, type[BaseAgent]] | None = None) -> None:
         self._by_key: dict[str, type[BaseAgent]] = {}
         self._names: dict[str, str] = {}  # key -> canonical spelling
+        self._folders: set[Path] = set()  # loaded once each, however they were named
         for name, cls in (agents or {}).items():
             self.register(name, cls)
 
@@ -72,9 +73,18 @@ class AgentRegistry:
     # ------------------------------------------------------------------ custom agents
 
     def load_folder(self, folder: Path) -> None:
-        """Import every ``*.py`` in ``folder`` and register the agent classes it defines."""
+        """Import every ``*.py`` in ``folder`` and register the agent classes it defines.
+
+        A folder is loaded once per registry: the configured folder is often the
+        one beside the CSV too, and an application may load many CSVs from it.
+        Importing it again would create new class objects for the same names.
+        """
         if not folder.is_dir():
             return
+        resolved = folder.resolve()
+        if resolved in self._folders:
+            return
+        self._folders.add(resolved)
         for file in sorted(folder.glob("*.py")):
             if file.name.startswith("_"):
                 continue
@@ -100,7 +110,12 @@ def _agent_classes(file: Path) -> list[type[BaseAgent]]:
         if isinstance(exc, SyntaxError):
             line = exc.lineno
         else:
-            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+            target = file.resolve()
+            frames = [
+                f
+                for f in traceback.extract_tb(exc.__traceback__)
+                if Path(f.filename).resolve() == target
+            ]
             line = frames[-1].lineno if frames else None
         raise AgentError(
             f"{file}:{line or 1}: custom agent module failed to import: {type(exc).__name__}: {exc}"

@@ -122,7 +122,9 @@ def validate(
     """Check a workflow CSV and report every problem with its line and node."""
 
     def check() -> Any:
-        from agentmap.runtime.policies import check_policies
+        from dataclasses import replace
+
+        from agentmap.runtime.policies import check_runnable
         from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
         from agentmap.workflow.overrides import apply_agent_overrides
 
@@ -133,10 +135,10 @@ def validate(
             spec = load_workflow(path, agent_types=registry.names)
             chosen = [select_graph(spec, graph or ref_graph)] if graph or ref_graph else None
             overrides = application.settings.agents
-            check_policies(
+            extra = check_runnable(
                 apply_agent_overrides(g, overrides) for g in chosen or spec.graphs.values()
             )
-            return spec
+            return replace(spec, warnings=(*spec.warnings, *extra))
 
     spec = _guard(check)
     from agentmap.cli.output import print_validation

@@ -1,9 +1,11 @@
 """Typed run events, sent to the execution tracker as a run progresses.
 
 Events are small slotted dataclasses built on the hot path (not frozen: a frozen
-dataclass costs four times as much to build), so they carry only
-names, numbers and messages — never state values, which may hold secrets or
-large payloads. ``to_dict`` gives the JSON form trackers write.
+dataclass costs four times as much to build). They carry names, numbers and
+error messages, never the run's state or inputs, which may be large or
+private. An error message is whatever an agent raised or returned, so it may
+quote a value: trackers that write outside the process mask the configured
+secrets (see ``JsonlTracker``). ``to_dict`` gives the JSON form trackers write.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ class NodeStarted(RunEvent):
     kind: ClassVar[str] = "node_started"
     node: str = ""
     step: int = 0
-    attempt: int = 1
 
 
 @dataclass(slots=True)

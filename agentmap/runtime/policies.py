@@ -14,7 +14,7 @@ from typing import Any
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.workflow.spec import GraphSpec, NodeSpec
 
-__all__ = ["RETURNED_ERROR", "RetryPolicy", "check_policies", "node_policy"]
+__all__ = ["RETURNED_ERROR", "RetryPolicy", "check_runnable", "node_policy", "unsupported_routes"]
 
 #: The error type recorded when an agent returns ``{"error": ...}`` instead of raising.
 RETURNED_ERROR = "AgentReturnedError"
@@ -87,14 +87,64 @@ def node_policy(node: NodeSpec, *, base_delay: float, max_delay: float) -> Retry
     )
 
 
-def check_policies(graphs: Iterable[GraphSpec]) -> None:
-    """Parse every node's policy so ``agentmap validate`` reports what a run would reject."""
+def unsupported_routes(node: NodeSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Routes this runtime cannot follow yet: (errors, warnings) for ``node``.
+
+    ``func:`` routers are an error. A parallel route (``A|B``) is a warning: it
+    works when the agent picks one target with ``__next__``, and fails the node
+    at run time otherwise.
+    """
+
+    def at(message: str, column: str | None = None, severity: str = "error") -> Diagnostic:
+        return Diagnostic(
+            message,
+            file=node.file,
+            line=node.line,
+            column=column,
+            node=node.name,
+            graph=node.graph,
+            severity=severity,
+        )
+
+    errors = [
+        at(f"function routers ({t}) are not supported by this version yet")
+        for t in node.targets
+        if t.startswith("func:")
+    ]
+    warnings = [
+        at(
+            f"{column} {'|'.join(targets)} is a parallel route, which this version does not "
+            "run yet: the agent must pick one target by returning {'__next__': ...}",
+            column,
+            "warning",
+        )
+        for column, targets in (
+            ("Edge", node.edge),
+            ("Success_Next", node.success_next),
+            ("Failure_Next", node.failure_next),
+        )
+        if len(targets) > 1
+    ]
+    return errors, warnings
+
+
+def check_runnable(graphs: Iterable[GraphSpec]) -> list[Diagnostic]:
+    """What ``agentmap validate`` adds to the loader's checks: the runtime's own.
+
+    Raises ``WorkflowError`` with every policy value or route that a run would
+    reject; returns the warnings.
+    """
     problems: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
     for graph in graphs:
         for node in graph.nodes.values():
             try:
                 node_policy(node, base_delay=0.0, max_delay=0.0)
             except WorkflowError as exc:
                 problems.extend(exc.diagnostics)
+            errors, notes = unsupported_routes(node)
+            problems.extend(errors)
+            warnings.extend(notes)
     if problems:
         raise WorkflowError(problems)
+    return warnings

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from agentmap.errors import Diagnostic, WorkflowError
+from agentmap.errors import WorkflowError
 from agentmap.runtime import events as ev
 from agentmap.runtime.context import NodeContext, _current
-from agentmap.runtime.policies import RETURNED_ERROR, RetryPolicy, node_policy
+from agentmap.runtime.policies import (
+    RETURNED_ERROR,
+    RetryPolicy,
+    node_policy,
+    unsupported_routes,
+)
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
@@ -133,17 +138,9 @@ class GraphRunner:
         }
 
     def _compile(self, spec: NodeSpec, agent_factory: AgentFactory) -> _Node:
-        for target in spec.targets:
-            if target.startswith("func:"):
-                raise WorkflowError(
-                    Diagnostic(
-                        f"function routers ({target}) are not supported by this version yet",
-                        file=spec.file,
-                        line=spec.line,
-                        node=spec.name,
-                        graph=spec.graph,
-                    )
-                )
+        errors, _ = unsupported_routes(spec)
+        if errors:
+            raise WorkflowError(errors)
         agent = agent_factory(spec)
         mode = _call_mode(agent)
         policy = node_policy(
@@ -210,7 +207,6 @@ class GraphRunner:
                         f"stopped after {max_steps} steps (execution.max_steps); "
                         f"last nodes: {' -> '.join(path[-5:])}"
                     )
-                    failed_node = name
                     break
                 node = self._nodes[name]
                 path.append(name)
@@ -274,9 +270,10 @@ class GraphRunner:
         inputs = {param: state.get(key) for key, param in node.inputs}
         t0 = time.perf_counter()
         tracker.record(ev.NodeStarted(run_id, graph, time.time(), node=node.name, step=step))
-        token = _current.set(NodeContext(run_id, graph, node.spec, initial))
+        ctx = NodeContext(run_id, graph, node.spec, initial)
+        token = _current.set(ctx)
         try:
-            ok, value, error_type, attempts = await self._attempts(node, inputs, run_id, step)
+            ok, value, error_type, attempts = await self._attempts(node, inputs, ctx, step)
         finally:
             _current.reset(token)
 
@@ -285,8 +282,23 @@ class GraphRunner:
         if ok:
             try:
                 chosen = self._write_outputs(node, value, delta)
+                if chosen is None and len(node.on_success) > 1:
+                    raise _NodeFailure("RoutingError", self._parallel_message(node.on_success))
             except _NodeFailure as failure:
                 ok, error_type, value = False, failure.error_type, str(failure)
+                delta.clear()
+                tracker.record(
+                    ev.NodeFailed(
+                        run_id,
+                        graph,
+                        time.time(),
+                        node=node.name,
+                        step=step,
+                        attempt=attempts,
+                        error_type=error_type,
+                        message=value,
+                    )
+                )
         if ok:
             state.update(delta)
         else:
@@ -328,22 +340,30 @@ class GraphRunner:
             )
         if len(targets) == 1:
             return targets[0], None
-        return None, (
-            f"node {node.name!r} routes to {'|'.join(targets)} in parallel, which this version "
-            f"does not run yet; return {{'{NEXT_KEY}': <one of them>}} from the agent to pick one"
+        if error_type == "RoutingError" and targets == node.on_success:
+            return None, f"node {node.name!r}: {value}"  # the same parallel route failed twice
+        return None, f"node {node.name!r} failed ({value}); {self._parallel_message(targets)}"
+
+    @staticmethod
+    def _parallel_message(targets: tuple[str, ...]) -> str:
+        return (
+            f"its route {'|'.join(targets)} runs the targets in parallel, which this version "
+            f"does not do yet; the agent can return {{'{NEXT_KEY}': <one of them>}} to pick one"
         )
 
     async def _attempts(
-        self, node: _Node, inputs: dict[str, Any], run_id: str, step: int
+        self, node: _Node, inputs: dict[str, Any], ctx: NodeContext, step: int
     ) -> tuple[bool, Any, str, int]:
         """Call the agent until it succeeds or its retries run out.
 
         Returns (success, result or error message, error type, attempts made).
         """
         policy = node.policy
+        run_id = ctx.run_id
         attempt = 0
         while True:
             attempt += 1
+            ctx.attempt = attempt
             try:
                 result = node.process(inputs) if node.direct else await self._call(node, inputs)
             except Exception as exc:  # the agent's failure, whatever it is

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from loguru import logger
 
 from agentmap.errors import ConfigurationError
+from agentmap.services.redaction import MASK, secret_masker
 
 if TYPE_CHECKING:
     from loguru import Logger, Message, Record
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MASK", "configure_logger", "release_logger"]
 
-MASK = "**********"
 _TEXT_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {message}"
 
 Sink = TextIO | Callable[[str], object]
@@ -70,19 +70,10 @@ def release_logger(handler_ids: Iterable[int]) -> None:
 
 
 def _redacting_writer(sink: Sink | None, secrets: Iterable[str]) -> Callable[[str], None]:
-    # Also mask each secret as it appears inside a JSON string (quotes, backslashes).
-    variants = {
-        text
-        for secret in secrets
-        if secret
-        for text in (secret, json.dumps(secret, ensure_ascii=False)[1:-1])
-    }
-    ordered = sorted(variants, key=len, reverse=True)
+    mask = secret_masker(secrets)
 
     def write(line: str) -> None:
-        for secret in ordered:
-            if secret in line:
-                line = line.replace(secret, MASK)
+        line = mask(line)
         # Resolved per line so that a replaced sys.stderr (pytest, the CLI) is honoured.
         target = sys.stderr if sink is None else sink
         if callable(target):

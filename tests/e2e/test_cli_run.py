@@ -153,3 +153,18 @@ def test_input_agent_asks_on_a_terminal() -> None:
     assert answered, text
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "6 words; most common: one, two, three" in text
+
+
+def test_run_from_the_csv_folder_where_custom_agents_is_also_the_configured_folder(
+    cli: Any,
+) -> None:
+    out = cli(
+        "run",
+        "quickstart.csv",
+        "--json",
+        "--state",
+        '{"text": "a b c d e f"}',
+        cwd=REPO / "examples",
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["state"]["word_count"] == 6

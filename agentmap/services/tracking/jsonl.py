@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from agentmap.services.redaction import secret_masker
 
 __all__ = ["JsonlTracker"]
 
 
 class JsonlTracker:
-    def __init__(self, path: Path, *, flush_every: int = 1000) -> None:
+    def __init__(self, path: Path, *, flush_every: int = 1000, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
+        self._mask = secret_masker(secrets)
         self.flush_every = flush_every
         self._buffer: list[Any] = []
         self._buffer_lock = threading.Lock()  # held for an append or a swap only
@@ -42,9 +46,11 @@ class JsonlTracker:
                 pending, self._buffer = self._buffer, []
             if not pending:
                 return
-            lines = "".join(
-                json.dumps(event.to_dict(), default=str, ensure_ascii=False) + "\n"
-                for event in pending
+            lines = self._mask(
+                "".join(
+                    json.dumps(event.to_dict(), default=str, ensure_ascii=False) + "\n"
+                    for event in pending
+                )
             )
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as file:

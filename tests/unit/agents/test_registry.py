@@ -80,3 +80,24 @@ def test_short_name_never_shadows_an_existing_type(tmp_path: Path) -> None:
     registry = AgentRegistry.with_builtins([tmp_path / "a"])
     assert registry.get("echo") is EchoAgent
     assert registry.get("custom:EchoAgent") is not EchoAgent
+
+
+def test_a_folder_is_loaded_once_however_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "agents", "weather.py", AGENT)
+    monkeypatch.chdir(tmp_path)
+    registry = AgentRegistry.with_builtins([Path("agents")])
+    first = registry.get("WeatherAgent")
+    registry.load_folder(tmp_path / "agents")
+    registry.load_folder(tmp_path / "agents" / ".." / "agents")
+    assert registry.get("WeatherAgent") is first
+
+
+def test_import_error_line_with_a_relative_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "a", "broken.py", "x = 1\n\nraise RuntimeError('bad config')\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AgentError, match=r"broken\.py:3: .*bad config"):
+        AgentRegistry.with_builtins([Path("a")])

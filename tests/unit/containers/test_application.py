@@ -224,3 +224,20 @@ def test_a_run_without_llm_nodes_never_imports_litellm(tmp_path: Path) -> None:
         cwd=Path(__file__).parents[3],
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_jsonl_tracker_masks_secrets_in_error_messages(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    secret = "sk-test-very-secret-123"
+    settings_overrides = {
+        "tracking": {"backend": "jsonl", "path": path},
+        "llm": {"api_key": secret},
+    }
+    with create_application("test", **settings_overrides) as application:
+        result = application.runner(
+            graph(node("A", "failure", prompt=f"key {secret} leaked"))
+        ).run()
+    assert result.status == "failed"
+    text = path.read_text()
+    assert secret not in text
+    assert "key ********** leaked" in text
