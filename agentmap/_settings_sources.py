@@ -105,8 +105,10 @@ def preset_files(config_dir: Path | None, environment: str) -> list[Path]:
 def read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # only when a preset is actually read
 
+    # libyaml's loader when PyYAML was built with it: the same safe subset, ~10x faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
