@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentmap.workflow.spec import NodeSpec
 
 __all__ = [
     "AgentError",
@@ -41,6 +45,28 @@ class Diagnostic:
     graph: str | None = None
     suggestion: str | None = None
     severity: str = "error"  # "error" or "warning"
+
+    @classmethod
+    def for_node(
+        cls,
+        node: NodeSpec,
+        message: str,
+        *,
+        column: str | None = None,
+        severity: str = "error",
+        suggestion: str | None = None,
+    ) -> Diagnostic:
+        """A diagnostic located at ``node``'s row."""
+        return cls(
+            message,
+            file=node.file,
+            line=node.line,
+            column=column,
+            node=node.name,
+            graph=node.graph,
+            suggestion=suggestion,
+            severity=severity,
+        )
 
     def __str__(self) -> str:
         where = []

@@ -44,14 +44,7 @@ class RetryPolicy:
 
 def _fail(node: NodeSpec, key: str, message: str) -> WorkflowError:
     return WorkflowError(
-        Diagnostic(
-            f"Context key {key!r} {message}",
-            file=node.file,
-            line=node.line,
-            column="Context",
-            node=node.name,
-            graph=node.graph,
-        )
+        Diagnostic.for_node(node, f"Context key {key!r} {message}", column="Context")
     )
 
 
@@ -95,28 +88,18 @@ def unsupported_routes(node: NodeSpec) -> tuple[list[Diagnostic], list[Diagnosti
     at run time otherwise.
     """
 
-    def at(message: str, column: str | None = None, severity: str = "error") -> Diagnostic:
-        return Diagnostic(
-            message,
-            file=node.file,
-            line=node.line,
-            column=column,
-            node=node.name,
-            graph=node.graph,
-            severity=severity,
-        )
-
     errors = [
-        at(f"function routers ({t}) are not supported by this version yet")
+        Diagnostic.for_node(node, f"function routers ({t}) are not supported by this version yet")
         for t in node.targets
         if t.startswith("func:")
     ]
     warnings = [
-        at(
+        Diagnostic.for_node(
+            node,
             f"{column} {'|'.join(targets)} is a parallel route, which this version does not "
             "run yet: the agent must pick one target by returning {'__next__': ...}",
-            column,
-            "warning",
+            column=column,
+            severity="warning",
         )
         for column, targets in (
             ("Edge", node.edge),

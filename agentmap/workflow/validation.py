@@ -80,14 +80,8 @@ def _dangling(
     owner = next((g.name for g in graphs.values() if g is not graph and target in g.nodes), None)
     if owner is not None:
         message += f" (it is a node of graph {owner!r}; a graph agent can run another graph)"
-    return Diagnostic(
-        message,
-        file=node.file,
-        line=node.line,
-        column=column,
-        node=node.name,
-        graph=graph.name,
-        suggestion=suggest(target, graph.nodes) if hint else None,
+    return Diagnostic.for_node(
+        node, message, column=column, suggestion=suggest(target, graph.nodes) if hint else None
     )
 
 
@@ -105,13 +99,10 @@ def _unreachable(
                 seen.add(target)
                 queue.append(target)
     return [
-        Diagnostic(
+        Diagnostic.for_node(
+            node,
             f"node is unreachable from the entry node {graph.entry!r}; it never runs",
-            file=node.file,
-            line=node.line,
             column="Node",
-            node=node.name,
-            graph=graph.name,
             severity="warning",
         )
         for node in graph.nodes.values()

@@ -126,9 +126,11 @@ def test_validate_reports_what_this_version_cannot_run(cli: Any, tmp_path: Path)
     csv.write_text(HEADER + "G,A,echo,,B|C,,,,\nG,B,echo,,,,,,\nG,C,echo,,,,,,\n")
     ok = cli("validate", str(csv))
     assert ok.returncode == 0, ok.stderr
-    assert "routes.csv:2" in ok.stdout and "Success_Next B|C is a parallel route" in ok.stdout
+    assert "routes.csv:2" in ok.stdout
+    assert "Success_Next B|C is a parallel route" in ok.stdout
     func = tmp_path / "func.csv"
     func.write_text(HEADER + "G,A,echo,func:routes.pick,,,,,\n")
     bad = cli("validate", str(func))
     assert bad.returncode == 2
-    assert "func.csv:2" in bad.stderr and "func:routes.pick" in bad.stderr
+    assert "func.csv:2" in bad.stderr
+    assert "func:routes.pick" in bad.stderr
