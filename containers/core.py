@@ -7,17 +7,17 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from agentmap.services.logging import configure_logger, release_logger
+from agentmap.services.logging import DeferredLogger
 from agentmap.settings import AgentMapSettings, secret_values
 
 
 def _logger(settings: AgentMapSettings) -> Iterator[Any]:
-    """A Resource: sinks are added on first use and removed on ``shutdown_resources``."""
-    logger, handler_ids = configure_logger(settings.logging, secret_values(settings))
+    """A Resource: loguru is set up at the first message; sinks go on ``shutdown_resources``."""
+    logger = DeferredLogger(settings.logging, secret_values(settings))
     try:
         yield logger
     finally:
-        release_logger(handler_ids)
+        logger.release()
 
 
 class CoreContainer(containers.DeclarativeContainer):

@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TextIO
 
-from loguru import logger
-
 from agentmap.errors import ConfigurationError
 from agentmap.services.redaction import MASK, secret_masker
 
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
 
     from agentmap.settings import LoggingSettings
 
-__all__ = ["MASK", "configure_logger", "release_logger"]
+__all__ = ["MASK", "DeferredLogger", "configure_logger", "release_logger"]
 
 _TEXT_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {message}"
 
@@ -40,6 +38,8 @@ def configure_logger(
 
     Returns the logger and the handler ids to pass to ``release_logger``.
     """
+    from loguru import logger
+
     with suppress(ValueError):  # loguru's default stderr handler; already gone is fine
         logger.remove(0)
     write = _redacting_writer(sink, secrets)
@@ -64,6 +64,8 @@ def configure_logger(
 
 def release_logger(handler_ids: Iterable[int]) -> None:
     """Remove the sinks ``configure_logger`` added (ids already removed are ignored)."""
+    from loguru import logger
+
     for handler_id in handler_ids:
         with suppress(ValueError):
             logger.remove(handler_id)
@@ -104,3 +106,95 @@ def _json_line(message: Message) -> str:
         kind, value, tb = record["exception"]
         data["exception"] = "".join(traceback.format_exception(kind, value, tb))
     return json.dumps(data, default=str, ensure_ascii=False) + "\n"
+
+
+_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"})
+
+
+class DeferredLogger:
+    """The application's logger, set up on its first message rather than at start-up.
+
+    Importing loguru and adding a sink costs ~25 ms, a twentieth of the cold
+    ``agentmap run`` budget, and most successful runs never log a line. This
+    stand-in offers the methods agents and the runner call (``debug`` ...
+    ``exception``, ``bind``) and builds the real loguru logger the first time
+    one of them is used. The level is checked here, eagerly, so a bad setting
+    still fails at start-up.
+    """
+
+    def __init__(
+        self,
+        settings: LoggingSettings,
+        secrets: Iterable[str] = (),
+        *,
+        sink: Sink | None = None,
+    ) -> None:
+        level = settings.level
+        if isinstance(level, str) and level.upper() not in _LEVELS and not level.isdigit():
+            raise ConfigurationError(
+                f"logging.level: {level!r} is not a level ({', '.join(sorted(_LEVELS))})"
+            )
+        self._settings = settings
+        self._secrets = list(secrets)
+        self._sink = sink
+        self._logger: Logger | None = None
+        self.handler_ids: list[int] = []
+
+    def _real(self) -> Logger:
+        if self._logger is None:
+            self._logger, self.handler_ids = configure_logger(
+                self._settings, self._secrets, sink=self._sink
+            )
+        return self._logger
+
+    def bind(self, **extra: Any) -> _BoundLogger:
+        return _BoundLogger(self, extra)
+
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(depth=1).debug(message, *args, **kwargs)
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(depth=1).info(message, *args, **kwargs)
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(depth=1).warning(message, *args, **kwargs)
+
+    def error(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(depth=1).error(message, *args, **kwargs)
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(depth=1, exception=True).error(message, *args, **kwargs)
+
+    def release(self) -> None:
+        release_logger(self.handler_ids)
+        self.handler_ids = []
+        self._logger = None
+
+
+class _BoundLogger:
+    """``DeferredLogger.bind(...)``: extras applied when the real logger exists."""
+
+    def __init__(self, root: DeferredLogger, extra: dict[str, Any]) -> None:
+        self._root = root
+        self._extra = extra
+
+    def bind(self, **extra: Any) -> _BoundLogger:
+        return _BoundLogger(self._root, {**self._extra, **extra})
+
+    def _real(self) -> Logger:
+        return self._root._real().bind(**self._extra).opt(depth=1)
+
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().debug(message, *args, **kwargs)
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().info(message, *args, **kwargs)
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().warning(message, *args, **kwargs)
+
+    def error(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().error(message, *args, **kwargs)
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._real().opt(exception=True).error(message, *args, **kwargs)

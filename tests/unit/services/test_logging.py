@@ -107,3 +107,52 @@ def test_default_sink_is_the_current_stderr(capsys: pytest.CaptureFixture[str]) 
 def test_unknown_level_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match=r"logging\.level"):
         configure_logger(LoggingSettings(level="LOUD"), sink=io.StringIO())
+
+
+# --------------------------------------------------------------------------- DeferredLogger
+
+
+def test_deferred_logger_sets_up_loguru_at_the_first_message() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import io, sys\n"
+        "from agentmap.services.logging import DeferredLogger\n"
+        "from agentmap.settings import LoggingSettings\n"
+        "out = io.StringIO()\n"
+        "log = DeferredLogger(LoggingSettings(level='INFO', format='json'), ['s3cr3t'], sink=out)\n"
+        "bound = log.bind(node='Fetch')\n"
+        "print('loguru' in sys.modules)\n"
+        "bound.info('key s3cr3t used')\n"
+        "print('loguru' in sys.modules)\n"
+        "log.release()\n"
+        "print(out.getvalue().strip())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after, line = out.stdout.splitlines()
+    assert (before, after) == ("False", "True")
+    record = json.loads(line)
+    assert record["message"] == "key ********** used"
+    assert record["extra"] == {"node": "Fetch"}
+
+
+def test_deferred_logger_checks_the_level_eagerly() -> None:
+    from agentmap.services.logging import DeferredLogger
+
+    with pytest.raises(ConfigurationError, match=r"logging.level: 'LOUD'"):
+        DeferredLogger(LoggingSettings(level="LOUD"))
+
+
+def test_deferred_logger_release_removes_its_sink() -> None:
+    from agentmap.services.logging import DeferredLogger
+
+    stream = io.StringIO()
+    log = DeferredLogger(LoggingSettings(level="INFO"), sink=stream)
+    log.warning("first")
+    log.release()
+    log.bind(x=1).warning("second: a new sink is added, the old one is gone")
+    log.release()
+    text = stream.getvalue()
+    assert text.count("first") == 1
+    assert "second" in text
