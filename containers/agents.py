@@ -41,15 +41,20 @@ _BASE_KWARGS = ("logger", "execution_tracker_service", "state_adapter_service")
 
 
 class AgentFactory:
-    """Builds the agent of a node. Called once per node when a runner is built."""
+    """Builds the agent of a node. Called once per node when a runner is built.
+
+    The container makes one factory per runner: the tracker and state adapter
+    every agent may receive are resolved once (with whatever overrides are in
+    force), while the capability services stay lazy delegates.
+    """
 
     def __init__(
         self,
         registry: AgentRegistry,
         services: Mapping[str, Callable[[], Any]],
         logger: Any,
-        tracker: Callable[[], Any],
-        state_adapter: Callable[[], Any],
+        tracker: Any,
+        state_adapter: Any,
     ) -> None:
         self.registry = registry
         self._services = services
@@ -91,7 +96,7 @@ class AgentFactory:
             if key == "logger":
                 kwargs[key] = self._logger.bind(node=node.name, graph=node.graph)
             else:
-                kwargs[key] = self._base_services[key]()
+                kwargs[key] = self._base_services[key]
         return kwargs
 
     def _inject(self, agent: BaseAgent, cls: type, node: NodeSpec) -> None:
@@ -125,11 +130,11 @@ class AgentsContainer(containers.DeclarativeContainer):
     services = providers.DependenciesContainer()
 
     registry = providers.Singleton(build_registry, settings)
-    factory = providers.Singleton(
+    factory = providers.Factory(
         AgentFactory,
         registry=registry,
         services=providers.Dict(llm=services.llm.provider, cache=services.cache.provider),
         logger=logger,
-        tracker=services.tracker.provider,
-        state_adapter=services.state.provider,
+        tracker=services.tracker,
+        state_adapter=services.state,
     )

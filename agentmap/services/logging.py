@@ -64,6 +64,9 @@ def configure_logger(
 
 def release_logger(handler_ids: Iterable[int]) -> None:
     """Remove the sinks ``configure_logger`` added (ids already removed are ignored)."""
+    handler_ids = list(handler_ids)
+    if not handler_ids:
+        return  # loguru was never set up: nothing to import (this may run at interpreter exit)
     from loguru import logger
 
     for handler_id in handler_ids:
