@@ -19,7 +19,7 @@ class NodeTiming:
     attempts: int = 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class RunResult:
     run_id: str
     graph: str
@@ -35,6 +35,14 @@ class RunResult:
     @property
     def success(self) -> bool:
         return self.status == "completed"
+
+    def __repr__(self) -> str:
+        # Short on purpose: the state and timings of a long run are huge, and asyncio
+        # formats a finished task's result (this) when it restores signal handlers.
+        return (
+            f"RunResult(run_id={self.run_id!r}, graph={self.graph!r}, status={self.status!r}, "
+            f"steps={len(self.path)}, error={self.error!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,9 @@ from agentmap.services.redaction import secret_masker
 
 __all__ = ["JsonlTracker"]
 
+# One encoder for every line: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
 
 class JsonlTracker:
     def __init__(self, path: Path, *, flush_every: int = 1000, secrets: Iterable[str] = ()) -> None:
@@ -46,12 +49,8 @@ class JsonlTracker:
                 pending, self._buffer = self._buffer, []
             if not pending:
                 return
-            lines = self._mask(
-                "".join(
-                    json.dumps(event.to_dict(), default=str, ensure_ascii=False) + "\n"
-                    for event in pending
-                )
-            )
+            encode = _ENCODER.encode
+            lines = self._mask("".join(encode(event.to_dict()) + "\n" for event in pending))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as file:
                 file.write(lines)
