@@ -22,6 +22,26 @@ __all__ = [
 ]
 
 
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only view; a spec is shared by every run and must not change under them."""
+    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
+
+
+class _PicklableSpec:
+    """Pickle support for specs holding read-only mappings.
+
+    ``MappingProxyType`` cannot be pickled, so a spec is rebuilt from its fields
+    with the mappings as plain dicts (``__post_init__`` freezes them again). That
+    lets a ``GraphSpec`` travel to another process, such as a batch worker.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        values = (getattr(self, name) for name in self.__dataclass_fields__)  # type: ignore[attr-defined]
+        return type(self), tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in values)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldMapping:
     """One entry of Input_Fields or Output_Field.
@@ -44,7 +64,7 @@ class FieldMapping:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeSpec:
+class NodeSpec(_PicklableSpec):
     """One CSV row: a node, its agent, its data flow and its routing."""
 
     name: str
@@ -62,6 +82,9 @@ class NodeSpec:
     #: Where the node was declared, for error messages.
     file: Path | None = None
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", _frozen(self.context))
 
     @property
     def on_success(self) -> tuple[str, ...]:
@@ -91,12 +114,15 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class GraphSpec:
+class GraphSpec(_PicklableSpec):
     """A graph: its nodes in CSV order; the first row is the entry node."""
 
     name: str
     nodes: Mapping[str, NodeSpec]
     file: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", _frozen(self.nodes))
 
     @property
     def entry(self) -> str:
@@ -112,12 +138,15 @@ class GraphSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkflowSpec:
+class WorkflowSpec(_PicklableSpec):
     """Every graph of one CSV file, plus the warnings found while loading it."""
 
     file: Path
     graphs: Mapping[str, GraphSpec]
     warnings: tuple[Diagnostic, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "graphs", _frozen(self.graphs))
 
     @property
     def graph_names(self) -> tuple[str, ...]:
