@@ -111,7 +111,15 @@ def _json_line(message: Message) -> str:
     return json.dumps(data, default=str, ensure_ascii=False) + "\n"
 
 
-_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"})
+_LEVELS = {
+    "TRACE": 5,
+    "DEBUG": 10,
+    "INFO": 20,
+    "SUCCESS": 25,
+    "WARNING": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
 
 
 class DeferredLogger:
@@ -122,7 +130,8 @@ class DeferredLogger:
     stand-in offers the methods agents and the runner call (``debug`` ...
     ``exception``, ``bind``) and builds the real loguru logger the first time
     one of them is used. The level is checked here, eagerly, so a bad setting
-    still fails at start-up.
+    still fails at start-up, and a message below it returns at once without
+    setting anything up (a ``log_debug`` in an agent costs nothing at INFO).
     """
 
     def __init__(
@@ -133,9 +142,13 @@ class DeferredLogger:
         sink: Sink | None = None,
     ) -> None:
         level = settings.level
-        if isinstance(level, str) and level.upper() not in _LEVELS and not level.isdigit():
+        if level.isdigit():
+            self.threshold = int(level)
+        elif level.upper() in _LEVELS:
+            self.threshold = _LEVELS[level.upper()]
+        else:
             raise ConfigurationError(
-                f"logging.level: {level!r} is not a level ({', '.join(sorted(_LEVELS))})"
+                f"logging.level: {level!r} is not a level ({', '.join(_LEVELS)})"
             )
         self._settings = settings
         self._secrets = list(secrets)
@@ -153,17 +166,21 @@ class DeferredLogger:
     def bind(self, **extra: Any) -> _BoundLogger:
         return _BoundLogger(self, extra)
 
+    def log(self, level: str, message: str, *args: Any, **kwargs: Any) -> None:
+        if _LEVELS.get(level, 0) >= self.threshold:
+            self._real().opt(depth=2).log(level, message, *args, **kwargs)
+
     def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(depth=1).debug(message, *args, **kwargs)
+        self.log("DEBUG", message, *args, **kwargs)
 
     def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(depth=1).info(message, *args, **kwargs)
+        self.log("INFO", message, *args, **kwargs)
 
     def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(depth=1).warning(message, *args, **kwargs)
+        self.log("WARNING", message, *args, **kwargs)
 
     def error(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(depth=1).error(message, *args, **kwargs)
+        self.log("ERROR", message, *args, **kwargs)
 
     def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
         self._real().opt(depth=1, exception=True).error(message, *args, **kwargs)
@@ -184,20 +201,24 @@ class _BoundLogger:
     def bind(self, **extra: Any) -> _BoundLogger:
         return _BoundLogger(self._root, {**self._extra, **extra})
 
-    def _real(self) -> Logger:
-        return self._root._real().bind(**self._extra).opt(depth=1)
+    def log(self, level: str, message: str, *args: Any, **kwargs: Any) -> None:
+        root = self._root
+        if _LEVELS.get(level, 0) >= root.threshold:
+            root._real().bind(**self._extra).opt(depth=2).log(level, message, *args, **kwargs)
 
     def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().debug(message, *args, **kwargs)
+        self.log("DEBUG", message, *args, **kwargs)
 
     def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().info(message, *args, **kwargs)
+        self.log("INFO", message, *args, **kwargs)
 
     def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().warning(message, *args, **kwargs)
+        self.log("WARNING", message, *args, **kwargs)
 
     def error(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().error(message, *args, **kwargs)
+        self.log("ERROR", message, *args, **kwargs)
 
     def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(exception=True).error(message, *args, **kwargs)
+        self._root._real().bind(**self._extra).opt(depth=1, exception=True).error(
+            message, *args, **kwargs
+        )

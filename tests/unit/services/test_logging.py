@@ -123,6 +123,7 @@ def test_deferred_logger_sets_up_loguru_at_the_first_message() -> None:
         "out = io.StringIO()\n"
         "log = DeferredLogger(LoggingSettings(level='INFO', format='json'), ['s3cr3t'], sink=out)\n"
         "bound = log.bind(node='Fetch')\n"
+        "bound.debug('below INFO: nothing is set up for it')\n"
         "print('loguru' in sys.modules)\n"
         "bound.info('key s3cr3t used')\n"
         "print('loguru' in sys.modules)\n"
