@@ -122,6 +122,35 @@ _LEVELS = {
 }
 
 
+class _LoguruSetup:
+    """What every view of one ``DeferredLogger`` shares: the settings and, once made, loguru."""
+
+    def __init__(
+        self, settings: LoggingSettings, secrets: Iterable[str], sink: Sink | None
+    ) -> None:
+        level = settings.level
+        if level.isdigit():
+            self.threshold = int(level)
+        elif level.upper() in _LEVELS:
+            self.threshold = _LEVELS[level.upper()]
+        else:
+            raise ConfigurationError(
+                f"logging.level: {level!r} is not a level ({', '.join(_LEVELS)})"
+            )
+        self.settings = settings
+        self.secrets = list(secrets)
+        self.sink = sink
+        self.logger: Logger | None = None
+        self.handler_ids: list[int] = []
+
+    def real(self) -> Logger:
+        if self.logger is None:
+            self.logger, self.handler_ids = configure_logger(
+                self.settings, self.secrets, sink=self.sink
+            )
+        return self.logger
+
+
 class DeferredLogger:
     """The application's logger, set up on its first message rather than at start-up.
 
@@ -141,84 +170,48 @@ class DeferredLogger:
         *,
         sink: Sink | None = None,
     ) -> None:
-        level = settings.level
-        if level.isdigit():
-            self.threshold = int(level)
-        elif level.upper() in _LEVELS:
-            self.threshold = _LEVELS[level.upper()]
-        else:
-            raise ConfigurationError(
-                f"logging.level: {level!r} is not a level ({', '.join(_LEVELS)})"
-            )
-        self._settings = settings
-        self._secrets = list(secrets)
-        self._sink = sink
-        self._logger: Logger | None = None
-        self.handler_ids: list[int] = []
+        self._setup = _LoguruSetup(settings, secrets, sink)
+        self._extra: dict[str, Any] = {}
 
-    def _real(self) -> Logger:
-        if self._logger is None:
-            self._logger, self.handler_ids = configure_logger(
-                self._settings, self._secrets, sink=self._sink
-            )
-        return self._logger
+    @property
+    def handler_ids(self) -> list[int]:
+        return self._setup.handler_ids
 
-    def bind(self, **extra: Any) -> _BoundLogger:
-        return _BoundLogger(self, extra)
+    def bind(self, **extra: Any) -> DeferredLogger:
+        bound = object.__new__(DeferredLogger)
+        bound._setup = self._setup
+        bound._extra = {**self._extra, **extra}
+        return bound
 
-    def log(self, level: str, message: str, *args: Any, **kwargs: Any) -> None:
-        if _LEVELS.get(level, 0) >= self.threshold:
-            self._real().opt(depth=2).log(level, message, *args, **kwargs)
+    def _emit(
+        self, level: str, message: str, args: Any, kwargs: Any, exception: bool = False
+    ) -> None:
+        setup = self._setup
+        if _LEVELS.get(level, 0) < setup.threshold:
+            return
+        logger = setup.real()
+        if self._extra:
+            logger = logger.bind(**self._extra)
+        logger.opt(depth=2, exception=exception).log(level, message, *args, **kwargs)
 
     def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("DEBUG", message, *args, **kwargs)
+        self._emit("DEBUG", message, args, kwargs)
 
     def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("INFO", message, *args, **kwargs)
+        self._emit("INFO", message, args, kwargs)
 
     def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("WARNING", message, *args, **kwargs)
+        self._emit("WARNING", message, args, kwargs)
 
     def error(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("ERROR", message, *args, **kwargs)
+        self._emit("ERROR", message, args, kwargs)
 
     def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._real().opt(depth=1, exception=True).error(message, *args, **kwargs)
+        self._emit("ERROR", message, args, kwargs, exception=True)
 
     def release(self) -> None:
-        release_logger(self.handler_ids)
-        self.handler_ids = []
-        self._logger = None
-
-
-class _BoundLogger:
-    """``DeferredLogger.bind(...)``: extras applied when the real logger exists."""
-
-    def __init__(self, root: DeferredLogger, extra: dict[str, Any]) -> None:
-        self._root = root
-        self._extra = extra
-
-    def bind(self, **extra: Any) -> _BoundLogger:
-        return _BoundLogger(self._root, {**self._extra, **extra})
-
-    def log(self, level: str, message: str, *args: Any, **kwargs: Any) -> None:
-        root = self._root
-        if _LEVELS.get(level, 0) >= root.threshold:
-            root._real().bind(**self._extra).opt(depth=2).log(level, message, *args, **kwargs)
-
-    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("DEBUG", message, *args, **kwargs)
-
-    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("INFO", message, *args, **kwargs)
-
-    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("WARNING", message, *args, **kwargs)
-
-    def error(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self.log("ERROR", message, *args, **kwargs)
-
-    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
-        self._root._real().bind(**self._extra).opt(depth=1, exception=True).error(
-            message, *args, **kwargs
-        )
+        """Remove loguru's sinks, if any were added; the next message adds them again."""
+        setup = self._setup
+        release_logger(setup.handler_ids)
+        setup.handler_ids = []
+        setup.logger = None
