@@ -16,10 +16,11 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from agentmap.agents.registry import AgentRegistry
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.runner import GraphRunner, RunOptions
 from agentmap.settings import AgentMapSettings, load_settings
-from agentmap.workflow import load_graph
+from agentmap.workflow import load_graph, parse_workflow_ref
 from agentmap.workflow.overrides import apply_agent_overrides
 from agentmap.workflow.spec import GraphSpec, WorkflowSpec
 from containers.agents import AgentsContainer
@@ -74,13 +75,17 @@ class Application:
         Custom agents are looked up in the configured folder and in a
         ``custom_agents`` folder beside the CSV.
         """
-        registry = self.container.agents.registry()
-        spec_path = Path(str(workflow).split("::", 1)[0])
-        registry.load_folder(spec_path.parent / "custom_agents")
-        spec, chosen = load_graph(workflow, graph, agent_types=registry.names)
+        path, _ = parse_workflow_ref(workflow)
+        spec, chosen = load_graph(workflow, graph, agent_types=self.agent_types_for(path))
         for warning in spec.warnings:
             self.container.core.logger().warning(str(warning))
         return spec, apply_agent_overrides(chosen, self.settings.agents)
+
+    def agent_types_for(self, csv_path: Path) -> list[str]:
+        """Every agent type a workflow at ``csv_path`` may use (built-in and custom)."""
+        registry: AgentRegistry = self.container.agents.registry()
+        registry.load_folder(csv_path.parent / "custom_agents")
+        return registry.names
 
     def runner(self, graph: GraphSpec) -> GraphRunner:
         runner: GraphRunner = self.container.runner(graph)

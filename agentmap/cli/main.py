@@ -136,10 +136,8 @@ def validate(
         from agentmap.workflow.overrides import apply_agent_overrides
 
         with _application(env) as application:
-            registry = application.container.agents.registry()
             path, ref_graph = parse_workflow_ref(workflow)
-            registry.load_folder(path.parent / "custom_agents")
-            spec = load_workflow(path, agent_types=registry.names)
+            spec = load_workflow(path, agent_types=application.agent_types_for(path))
             chosen = [select_graph(spec, graph or ref_graph)] if graph or ref_graph else None
             overrides = application.settings.agents
             extra = check_runnable(
