@@ -1,0 +1,20 @@
+"""The async graph runner and what it produces: results, events, the current node.
+
+Standard library only: the runtime reaches services solely through the
+protocols in ``agentmap.services.protocols``.
+"""
+
+from agentmap.runtime.context import NodeContext, current_node
+from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
+from agentmap.runtime.runner import AgentFactory, GraphRunner, RunOptions
+
+__all__ = [
+    "AgentFactory",
+    "GraphRunner",
+    "NodeContext",
+    "NodeTiming",
+    "RunOptions",
+    "RunResult",
+    "RunStatus",
+    "current_node",
+]

@@ -10,45 +10,36 @@ in microseconds, far below the agents it runs.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
-from agentmap.errors import WorkflowError
 from agentmap.runtime import events as ev
 from agentmap.runtime.context import NodeContext, _current
-from agentmap.runtime.policies import (
-    RETURNED_ERROR,
-    RetryPolicy,
-    node_policy,
-    unsupported_routes,
+from agentmap.runtime.nodes import (
+    ASYNC,
+    INLINE,
+    AgentFactory,
+    CompiledNode,
+    NodeFailure,
+    compile_node,
+    parallel_message,
+    write_outputs,
 )
+from agentmap.runtime.policies import RETURNED_ERROR
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
     LoggerProtocol,
     StateAdapterProtocol,
 )
-from agentmap.workflow.spec import GraphSpec, NodeSpec
+from agentmap.workflow.spec import GraphSpec
 
 __all__ = ["AgentFactory", "GraphRunner", "RunOptions"]
-
-NEXT_KEY = "__next__"
-_INLINE, _ASYNC, _THREAD = 0, 1, 2
-
-
-class _Agent(Protocol):
-    name: str
-
-    def process(self, inputs: dict[str, Any]) -> Any: ...
-
-
-AgentFactory = Callable[[NodeSpec], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,37 +65,6 @@ class _NullLogger:
         pass
 
     info = warning = error = debug
-
-
-class _NodeFailure(Exception):
-    """Internal: a failure found after the agent returned (bad ``__next__``, missing output)."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-@dataclass(slots=True)
-class _Node:
-    spec: NodeSpec
-    name: str
-    process: Callable[[dict[str, Any]], Any]
-    mode: int
-    #: Inline and no timeout: call ``process`` straight from the attempt loop.
-    direct: bool
-    policy: RetryPolicy
-    inputs: tuple[tuple[str, str], ...]  # (state_key, param)
-    whole_output: str | None  # Output_Field is one plain field: write the result as is
-    outputs: tuple[tuple[str, str], ...]  # (state_key, result key) otherwise
-    on_success: tuple[str, ...]
-    on_failure: tuple[str, ...]
-
-
-def _call_mode(agent: Any) -> int:
-    process = agent.process
-    if inspect.iscoroutinefunction(process):
-        return _ASYNC
-    return _INLINE if getattr(agent, "run_inline", False) else _THREAD
 
 
 def _error_types(exc: BaseException) -> tuple[str, ...]:
@@ -134,39 +94,14 @@ class GraphRunner:
         self._rand = rand
         self._sleep = sleep
         self._nodes = {
-            name: self._compile(spec, agent_factory) for name, spec in graph.nodes.items()
+            name: compile_node(
+                spec,
+                agent_factory,
+                base_delay=self.options.retry_base_delay,
+                max_delay=self.options.retry_max_delay,
+            )
+            for name, spec in graph.nodes.items()
         }
-
-    def _compile(self, spec: NodeSpec, agent_factory: AgentFactory) -> _Node:
-        errors, _ = unsupported_routes(spec)
-        if errors:
-            raise WorkflowError(errors)
-        agent = agent_factory(spec)
-        mode = _call_mode(agent)
-        policy = node_policy(
-            spec,
-            base_delay=self.options.retry_base_delay,
-            max_delay=self.options.retry_max_delay,
-        )
-        outputs = spec.outputs
-        whole = (
-            outputs[0].state_key
-            if len(outputs) == 1 and outputs[0].state_key == outputs[0].name
-            else None
-        )
-        return _Node(
-            spec=spec,
-            name=spec.name,
-            process=agent.process,
-            mode=mode,
-            direct=mode == _INLINE and policy.timeout is None,
-            policy=policy,
-            inputs=tuple((f.state_key, f.name) for f in spec.inputs),
-            whole_output=whole,
-            outputs=() if whole else tuple((f.state_key, f.name) for f in outputs),
-            on_success=spec.on_success,
-            on_failure=spec.on_failure,
-        )
 
     # ------------------------------------------------------------------ public API
 
@@ -257,7 +192,7 @@ class GraphRunner:
 
     async def _step(
         self,
-        node: _Node,
+        node: CompiledNode,
         state: dict[str, Any],
         run_id: str,
         step: int,
@@ -281,10 +216,10 @@ class GraphRunner:
         delta: dict[str, Any] = {}
         if ok:
             try:
-                chosen = self._write_outputs(node, value, delta)
+                chosen = write_outputs(node, value, delta)
                 if chosen is None and len(node.on_success) > 1:
-                    raise _NodeFailure("RoutingError", self._parallel_message(node.on_success))
-            except _NodeFailure as failure:
+                    raise NodeFailure("RoutingError", parallel_message(node.on_success))
+            except NodeFailure as failure:
                 ok, error_type, value = False, failure.error_type, str(failure)
                 delta.clear()
                 tracker.record(
@@ -342,17 +277,10 @@ class GraphRunner:
             return targets[0], None
         if error_type == "RoutingError" and targets == node.on_success:
             return None, f"node {node.name!r}: {value}"  # the same parallel route failed twice
-        return None, f"node {node.name!r} failed ({value}); {self._parallel_message(targets)}"
-
-    @staticmethod
-    def _parallel_message(targets: tuple[str, ...]) -> str:
-        return (
-            f"its route {'|'.join(targets)} runs the targets in parallel, which this version "
-            f"does not do yet; the agent can return {{'{NEXT_KEY}': <one of them>}} to pick one"
-        )
+        return None, f"node {node.name!r} failed ({value}); {parallel_message(targets)}"
 
     async def _attempts(
-        self, node: _Node, inputs: dict[str, Any], ctx: NodeContext, step: int
+        self, node: CompiledNode, inputs: dict[str, Any], ctx: NodeContext, step: int
     ) -> tuple[bool, Any, str, int]:
         """Call the agent until it succeeds or its retries run out.
 
@@ -409,16 +337,16 @@ class GraphRunner:
             )
             await self._sleep(delay)
 
-    async def _call(self, node: _Node, inputs: dict[str, Any]) -> Any:
+    async def _call(self, node: CompiledNode, inputs: dict[str, Any]) -> Any:
         timeout = node.policy.timeout
         mode = node.mode
         if timeout is None:
-            if mode == _INLINE:
+            if mode == INLINE:
                 return node.process(inputs)
-            if mode == _ASYNC:
+            if mode == ASYNC:
                 return await node.process(inputs)
             return await asyncio.to_thread(node.process, inputs)
-        if mode == _INLINE:
+        if mode == INLINE:
             # A sync inline agent cannot be interrupted; enforce the limit afterwards.
             t0 = time.perf_counter()
             result = node.process(inputs)
@@ -426,41 +354,6 @@ class GraphRunner:
                 raise TimeoutError
             return result
         async with asyncio.timeout(timeout):
-            if mode == _ASYNC:
+            if mode == ASYNC:
                 return await node.process(inputs)
             return await asyncio.to_thread(node.process, inputs)
-
-    def _write_outputs(self, node: _Node, result: Any, delta: dict[str, Any]) -> str | None:
-        """Fill ``delta`` with the node's outputs; return the node chosen by ``__next__``."""
-        chosen: str | None = None
-        if isinstance(result, Mapping) and NEXT_KEY in result:
-            chosen = result[NEXT_KEY]
-            allowed = node.on_success
-            if not isinstance(chosen, str) or chosen not in allowed:
-                raise _NodeFailure(
-                    "RoutingError",
-                    f"node {node.name!r} chose {chosen!r} via {NEXT_KEY}, which is not one of "
-                    f"its targets ({', '.join(allowed) or 'none'})",
-                )
-            result = {k: v for k, v in result.items() if k != NEXT_KEY}
-        if node.whole_output is not None:
-            delta[node.whole_output] = result
-        elif node.outputs:
-            if not isinstance(result, Mapping):
-                raise _NodeFailure(
-                    "OutputError",
-                    f"node {node.name!r} has Output_Field "
-                    f"{'|'.join(f'{s}={n}' if s != n else s for s, n in node.outputs)} and must "
-                    f"return a mapping with {', '.join(repr(n) for _, n in node.outputs)}; "
-                    f"it returned {type(result).__name__}",
-                )
-            missing = [n for _, n in node.outputs if n not in result]
-            if missing:
-                raise _NodeFailure(
-                    "OutputError",
-                    f"node {node.name!r} returned no {', '.join(repr(n) for n in missing)} "
-                    f"(its Output_Field needs {', '.join(repr(n) for _, n in node.outputs)})",
-                )
-            for key, name in node.outputs:
-                delta[key] = result[name]
-        return chosen

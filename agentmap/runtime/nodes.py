@@ -1,0 +1,142 @@
+"""A node compiled for execution, and what happens to an agent's result.
+
+Compiling does, once per runner, everything about a node that does not depend
+on the run: the agent is built, its calling convention detected, its Context
+policy parsed and its field mappings flattened into tuples. The runner's hot
+loop then only reads attributes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentmap.errors import WorkflowError
+from agentmap.runtime.policies import RetryPolicy, node_policy, unsupported_routes
+from agentmap.workflow.spec import NodeSpec
+
+__all__ = [
+    "ASYNC",
+    "INLINE",
+    "NEXT_KEY",
+    "THREAD",
+    "AgentFactory",
+    "CompiledNode",
+    "NodeFailure",
+    "compile_node",
+    "parallel_message",
+    "write_outputs",
+]
+
+#: The reserved result key an agent uses to pick one of its listed targets.
+NEXT_KEY = "__next__"
+#: How ``process`` is called: directly on the loop, awaited, or in a worker thread.
+INLINE, ASYNC, THREAD = 0, 1, 2
+
+AgentFactory = Callable[[NodeSpec], Any]
+
+
+class NodeFailure(Exception):
+    """A failure found after the agent returned (bad ``__next__``, missing output)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@dataclass(slots=True)
+class CompiledNode:
+    spec: NodeSpec
+    name: str
+    process: Callable[[dict[str, Any]], Any]
+    mode: int
+    #: Inline and no timeout: call ``process`` straight from the attempt loop.
+    direct: bool
+    policy: RetryPolicy
+    inputs: tuple[tuple[str, str], ...]  # (state_key, param)
+    whole_output: str | None  # Output_Field is one plain field: write the result as is
+    outputs: tuple[tuple[str, str], ...]  # (state_key, result key) otherwise
+    on_success: tuple[str, ...]
+    on_failure: tuple[str, ...]
+
+
+def _call_mode(agent: Any) -> int:
+    process = agent.process
+    if inspect.iscoroutinefunction(process):
+        return ASYNC
+    return INLINE if getattr(agent, "run_inline", False) else THREAD
+
+
+def compile_node(
+    spec: NodeSpec, agent_factory: AgentFactory, *, base_delay: float, max_delay: float
+) -> CompiledNode:
+    errors, _ = unsupported_routes(spec)
+    if errors:
+        raise WorkflowError(errors)
+    agent = agent_factory(spec)
+    mode = _call_mode(agent)
+    policy = node_policy(spec, base_delay=base_delay, max_delay=max_delay)
+    outputs = spec.outputs
+    whole = (
+        outputs[0].state_key
+        if len(outputs) == 1 and outputs[0].state_key == outputs[0].name
+        else None
+    )
+    return CompiledNode(
+        spec=spec,
+        name=spec.name,
+        process=agent.process,
+        mode=mode,
+        direct=mode == INLINE and policy.timeout is None,
+        policy=policy,
+        inputs=tuple((f.state_key, f.name) for f in spec.inputs),
+        whole_output=whole,
+        outputs=() if whole else tuple((f.state_key, f.name) for f in outputs),
+        on_success=spec.on_success,
+        on_failure=spec.on_failure,
+    )
+
+
+def parallel_message(targets: tuple[str, ...]) -> str:
+    return (
+        f"its route {'|'.join(targets)} runs the targets in parallel, which this version "
+        f"does not do yet; the agent can return {{'{NEXT_KEY}': <one of them>}} to pick one"
+    )
+
+
+def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str | None:
+    """Fill ``delta`` with the node's outputs; return the node chosen by ``__next__``."""
+    chosen: str | None = None
+    if isinstance(result, Mapping) and NEXT_KEY in result:
+        chosen = result[NEXT_KEY]
+        allowed = node.on_success
+        if not isinstance(chosen, str) or chosen not in allowed:
+            raise NodeFailure(
+                "RoutingError",
+                f"node {node.name!r} chose {chosen!r} via {NEXT_KEY}, which is not one of "
+                f"its targets ({', '.join(allowed) or 'none'})",
+            )
+        result = {k: v for k, v in result.items() if k != NEXT_KEY}
+    if node.whole_output is not None:
+        delta[node.whole_output] = result
+    elif node.outputs:
+        if not isinstance(result, Mapping):
+            raise NodeFailure(
+                "OutputError",
+                f"node {node.name!r} has Output_Field "
+                f"{'|'.join(f'{s}={n}' if s != n else s for s, n in node.outputs)} and must "
+                f"return a mapping with {', '.join(repr(n) for _, n in node.outputs)}; "
+                f"it returned {type(result).__name__}",
+            )
+        missing = [n for _, n in node.outputs if n not in result]
+        if missing:
+            raise NodeFailure(
+                "OutputError",
+                f"node {node.name!r} returned no {', '.join(repr(n) for n in missing)} "
+                f"(its Output_Field needs {', '.join(repr(n) for _, n in node.outputs)})",
+            )
+        for key, name in node.outputs:
+            delta[key] = result[name]
+    return chosen
