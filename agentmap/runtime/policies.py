@@ -87,7 +87,6 @@ def unsupported_routes(node: NodeSpec) -> tuple[list[Diagnostic], list[Diagnosti
     works when the agent picks one target with ``__next__``, and fails the node
     at run time otherwise.
     """
-
     errors = [
         Diagnostic.for_node(node, f"function routers ({t}) are not supported by this version yet")
         for t in node.targets

@@ -222,18 +222,7 @@ class GraphRunner:
             except NodeFailure as failure:
                 ok, error_type, value = False, failure.error_type, str(failure)
                 delta.clear()
-                tracker.record(
-                    ev.NodeFailed(
-                        run_id,
-                        graph,
-                        time.time(),
-                        node=node.name,
-                        step=step,
-                        attempt=attempts,
-                        error_type=error_type,
-                        message=value,
-                    )
-                )
+                self._record_failure(run_id, node, step, attempts, error_type, value)
         if ok:
             state.update(delta)
         else:
@@ -305,18 +294,7 @@ class GraphRunner:
                 if not failed:
                     return True, result, "", attempt
                 message, error_type, types = str(failed), RETURNED_ERROR, (RETURNED_ERROR,)
-            self._tracker.record(
-                ev.NodeFailed(
-                    run_id,
-                    self.graph.name,
-                    time.time(),
-                    node=node.name,
-                    step=step,
-                    attempt=attempt,
-                    error_type=error_type,
-                    message=message,
-                )
-            )
+            self._record_failure(run_id, node, step, attempt, error_type, message)
             if attempt > policy.retries or not policy.should_retry(types):
                 return False, message, error_type, attempt
             delay = policy.delay(attempt, self._rand)
@@ -336,6 +314,29 @@ class GraphRunner:
                 )
             )
             await self._sleep(delay)
+
+    def _record_failure(
+        self,
+        run_id: str,
+        node: CompiledNode,
+        step: int,
+        attempt: int,
+        error_type: str,
+        message: str,
+    ) -> None:
+        """One failed attempt: from the agent, or found in its result afterwards."""
+        self._tracker.record(
+            ev.NodeFailed(
+                run_id,
+                self.graph.name,
+                time.time(),
+                node=node.name,
+                step=step,
+                attempt=attempt,
+                error_type=error_type,
+                message=message,
+            )
+        )
 
     async def _call(self, node: CompiledNode, inputs: dict[str, Any]) -> Any:
         timeout = node.policy.timeout
