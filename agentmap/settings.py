@@ -19,7 +19,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -111,10 +119,21 @@ class ExecutionSettings(_Section):
     """Runner limits and retry backoff shared by every run."""
 
     max_steps: int = Field(default=1000, ge=1)
-    success_policy: Literal["handled"] = "handled"
+    #: When a run counts as completed; see docs/running.md.
+    success_policy: Literal["handled", "all_nodes", "final_node", "critical_nodes"] = "handled"
+    #: The nodes that must not fail under ``success_policy: critical_nodes``.
+    critical_nodes: list[str] = Field(default_factory=list)
     retry_base_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)
     checkpoint: bool = True
+
+    @model_validator(mode="after")
+    def _critical_nodes_listed(self) -> ExecutionSettings:
+        if self.success_policy == "critical_nodes" and not self.critical_nodes:
+            raise ValueError(
+                "success_policy critical_nodes needs the node names in execution.critical_nodes"
+            )
+        return self
 
 
 class PathsSettings(_Section):

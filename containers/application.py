@@ -20,7 +20,7 @@ from agentmap.agents.registry import AgentRegistry
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.runner import GraphRunner, RunOptions
 from agentmap.settings import AgentMapSettings, load_settings
-from agentmap.workflow import load_graph, parse_workflow_ref
+from agentmap.workflow import load_graph
 from agentmap.workflow.overrides import apply_agent_overrides
 from agentmap.workflow.spec import GraphSpec, WorkflowSpec
 from containers.agents import AgentsContainer
@@ -35,6 +35,9 @@ def run_options(settings: AgentMapSettings) -> RunOptions:
         retry_base_delay=ex.retry_base_delay,
         retry_max_delay=ex.retry_max_delay,
         checkpoint=ex.checkpoint,
+        success_policy=ex.success_policy,
+        critical_nodes=tuple(ex.critical_nodes),
+        functions_paths=(Path(settings.paths.functions),),
     )
 
 
@@ -75,8 +78,7 @@ class Application:
         Custom agents are looked up in the configured folder and in a
         ``custom_agents`` folder beside the CSV.
         """
-        path, _ = parse_workflow_ref(workflow)
-        spec, chosen = load_graph(workflow, graph, agent_types=self.agent_types_for(path))
+        spec, chosen = load_graph(workflow, graph, agent_types=self.agent_types_for)
         for warning in spec.warnings:
             self.container.core.logger().warning(str(warning))
         return spec, apply_agent_overrides(chosen, self.settings.agents)

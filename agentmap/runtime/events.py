@@ -50,6 +50,9 @@ class RunEvent:
 class RunStarted(RunEvent):
     kind: ClassVar[str] = "run_started"
     entry: str = ""
+    #: Set on a subgraph's run: the run and the graph node that started it.
+    parent_run_id: str | None = None
+    parent_node: str | None = None
 
 
 @dataclass(slots=True)

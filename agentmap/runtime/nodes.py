@@ -9,12 +9,13 @@ loop then only reads attributes.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from agentmap.errors import WorkflowError
-from agentmap.runtime.policies import RetryPolicy, node_policy, unsupported_routes
+from agentmap.runtime.policies import RetryPolicy, node_policy
+from agentmap.runtime.routers import Router, load_routers
 from agentmap.workflow.spec import NodeSpec
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "CompiledNode",
     "NodeFailure",
     "compile_node",
-    "parallel_message",
     "write_outputs",
 ]
 
@@ -60,6 +60,12 @@ class CompiledNode:
     outputs: tuple[tuple[str, str], ...]  # (state_key, result key) otherwise
     on_success: tuple[str, ...]
     on_failure: tuple[str, ...]
+    #: ``func:`` routers among the targets, by reference (None: there are none).
+    routers: Mapping[str, Router] | None = None
+    #: No Input_Fields on a graph node: the child starts from the whole state.
+    pass_state: bool = False
+    #: No Output_Field on a graph node: the child's fields are written back.
+    merge_output: bool = False
 
 
 def _call_mode(agent: Any) -> int:
@@ -70,14 +76,22 @@ def _call_mode(agent: Any) -> int:
 
 
 def compile_node(
-    spec: NodeSpec, agent_factory: AgentFactory, *, base_delay: float, max_delay: float
+    spec: NodeSpec,
+    agent_factory: AgentFactory,
+    *,
+    base_delay: float,
+    max_delay: float,
+    functions: Sequence[Path] = (),
+    subgraph: Callable[[dict[str, Any]], Any] | None = None,
 ) -> CompiledNode:
-    errors, _ = unsupported_routes(spec)
-    if errors:
-        raise WorkflowError(errors)
-    agent = agent_factory(spec)
-    mode = _call_mode(agent)
+    """``subgraph``: the call that runs a ``graph`` node's child graph (no agent is built)."""
     policy = node_policy(spec, base_delay=base_delay, max_delay=max_delay)
+    routers = load_routers(spec, functions) or None
+    if subgraph is not None:
+        process, mode = subgraph, ASYNC
+    else:
+        agent = agent_factory(spec)
+        process, mode = agent.process, _call_mode(agent)
     outputs = spec.outputs
     whole = (
         outputs[0].state_key
@@ -87,7 +101,7 @@ def compile_node(
     return CompiledNode(
         spec=spec,
         name=spec.name,
-        process=agent.process,
+        process=process,
         mode=mode,
         direct=mode == INLINE and policy.timeout is None,
         policy=policy,
@@ -96,13 +110,9 @@ def compile_node(
         outputs=() if whole else tuple((f.state_key, f.name) for f in outputs),
         on_success=spec.on_success,
         on_failure=spec.on_failure,
-    )
-
-
-def parallel_message(targets: tuple[str, ...]) -> str:
-    return (
-        f"its route {'|'.join(targets)} runs the targets in parallel, which this version "
-        f"does not do yet; the agent can return {{'{NEXT_KEY}': <one of them>}} to pick one"
+        routers=routers,
+        pass_state=subgraph is not None and not spec.inputs,
+        merge_output=subgraph is not None and not spec.outputs,
     )
 
 
@@ -121,6 +131,8 @@ def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str
         result = {k: v for k, v in result.items() if k != NEXT_KEY}
     if node.whole_output is not None:
         delta[node.whole_output] = result
+    elif node.merge_output:
+        delta.update(result)
     elif node.outputs:
         if not isinstance(result, Mapping):
             raise NodeFailure(

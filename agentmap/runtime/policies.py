@@ -7,14 +7,16 @@ fails before the first node runs rather than half-way through a batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentmap.errors import Diagnostic, WorkflowError
+from agentmap.runtime.routers import load_routers
 from agentmap.workflow.spec import GraphSpec, NodeSpec
 
-__all__ = ["RETURNED_ERROR", "RetryPolicy", "check_runnable", "node_policy", "unsupported_routes"]
+__all__ = ["RETURNED_ERROR", "RetryPolicy", "check_runnable", "node_policy"]
 
 #: The error type recorded when an agent returns ``{"error": ...}`` instead of raising.
 RETURNED_ERROR = "AgentReturnedError"
@@ -80,53 +82,29 @@ def node_policy(node: NodeSpec, *, base_delay: float, max_delay: float) -> Retry
     )
 
 
-def unsupported_routes(node: NodeSpec) -> tuple[list[Diagnostic], list[Diagnostic]]:
-    """Routes this runtime cannot follow yet: (errors, warnings) for ``node``.
-
-    ``func:`` routers are an error. A parallel route (``A|B``) is a warning: it
-    works when the agent picks one target with ``__next__``, and fails the node
-    at run time otherwise.
-    """
-    errors = [
-        Diagnostic.for_node(node, f"function routers ({t}) are not supported by this version yet")
-        for t in node.targets
-        if t.startswith("func:")
-    ]
-    warnings = [
-        Diagnostic.for_node(
-            node,
-            f"{column} {'|'.join(targets)} is a parallel route, which this version does not "
-            "run yet: the agent must pick one target by returning {'__next__': ...}",
-            column=column,
-            severity="warning",
-        )
-        for column, targets in (
-            ("Edge", node.edge),
-            ("Success_Next", node.success_next),
-            ("Failure_Next", node.failure_next),
-        )
-        if len(targets) > 1
-    ]
-    return errors, warnings
-
-
-def check_runnable(graphs: Iterable[GraphSpec]) -> list[Diagnostic]:
+def check_runnable(
+    graphs: Iterable[GraphSpec], *, functions: Sequence[Path] = ()
+) -> list[Diagnostic]:
     """What ``agentmap validate`` adds to the loader's checks: the runtime's own.
 
-    Raises ``WorkflowError`` with every policy value or route that a run would
-    reject; returns the warnings.
+    Raises ``WorkflowError`` with every Context policy value a run would reject
+    and every ``func:`` router that does not load (from ``functions`` or a
+    ``functions`` folder beside the CSV); returns warnings (none so far).
     """
     problems: list[Diagnostic] = []
-    warnings: list[Diagnostic] = []
     for graph in graphs:
+        folders = [*functions]
+        if graph.file is not None:
+            folders.append(graph.file.parent / "functions")
         for node in graph.nodes.values():
             try:
                 node_policy(node, base_delay=0.0, max_delay=0.0)
             except WorkflowError as exc:
                 problems.extend(exc.diagnostics)
-            errors, notes = unsupported_routes(node)
-            problems.extend(errors)
-            warnings.extend(notes)
+            try:
+                load_routers(node, folders)
+            except WorkflowError as exc:
+                problems.extend(exc.diagnostics)
     if problems:
         raise WorkflowError(problems)
-    return warnings
+    return []

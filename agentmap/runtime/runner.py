@@ -14,11 +14,14 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime import events as ev
+from agentmap.runtime.branches import Branch, Reachability, merge
 from agentmap.runtime.context import NodeContext, _current
 from agentmap.runtime.nodes import (
     ASYNC,
@@ -27,17 +30,21 @@ from agentmap.runtime.nodes import (
     CompiledNode,
     NodeFailure,
     compile_node,
-    parallel_message,
     write_outputs,
 )
+from agentmap.runtime.outcome import judge
+from agentmap.runtime.parallel import ParallelRun
 from agentmap.runtime.policies import RETURNED_ERROR
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
+from agentmap.runtime.routers import route
+from agentmap.runtime.subgraph import SubgraphCall
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
     LoggerProtocol,
     StateAdapterProtocol,
 )
 from agentmap.workflow.spec import GraphSpec
+from agentmap.workflow.subgraphs import is_subgraph_node
 
 __all__ = ["AgentFactory", "GraphRunner", "RunOptions"]
 
@@ -50,6 +57,24 @@ class RunOptions:
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
     checkpoint: bool = True
+    #: ``handled``, ``all_nodes``, ``final_node`` or ``critical_nodes`` (see outcome.py).
+    success_policy: str = "handled"
+    critical_nodes: tuple[str, ...] = ()
+    #: Folders ``func:`` routers load from; ``functions/`` beside the CSV is added.
+    functions_paths: tuple[Path, ...] = ()
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one run accumulates while it goes: its path, timings and failures."""
+
+    run_id: str
+    initial: Mapping[str, Any]
+    path: list[str] = field(default_factory=list)
+    timings: list[NodeTiming] = field(default_factory=list)
+    #: Node -> error of its last failed execution (handled failures included).
+    failures: dict[str, str] = field(default_factory=dict)
+    failed_node: str | None = None
 
 
 class _NullTracker:
@@ -87,21 +112,51 @@ class GraphRunner:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.graph = graph
-        self.options = options or RunOptions()
+        self.options = options = options or RunOptions()
         self._tracker: ExecutionTrackerProtocol = tracker or _NullTracker()
-        self._state_adapter = state_adapter if self.options.checkpoint else None
+        self._state_adapter = state_adapter if options.checkpoint else None
         self._logger: LoggerProtocol = logger or _NullLogger()
         self._rand = rand
         self._sleep = sleep
+        functions = options.functions_paths
+        if graph.file is not None:
+            functions = (*functions, graph.file.parent / "functions")
         self._nodes = {
             name: compile_node(
                 spec,
                 agent_factory,
-                base_delay=self.options.retry_base_delay,
-                max_delay=self.options.retry_max_delay,
+                base_delay=options.retry_base_delay,
+                max_delay=options.retry_max_delay,
+                functions=functions,
+                subgraph=self._subgraph(name, agent_factory) if is_subgraph_node(spec) else None,
             )
             for name, spec in graph.nodes.items()
         }
+        self._reach = Reachability(graph.nodes)
+
+    def _subgraph(self, name: str, agent_factory: AgentFactory) -> SubgraphCall:
+        node = self.graph.nodes[name]
+        child = self.graph.subgraphs.get(name)
+        if child is None:
+            raise WorkflowError(
+                Diagnostic.for_node(
+                    node,
+                    "graph node whose subgraph was not loaded; load workflows with "
+                    "load_graph() or Application.load(), which resolve subgraphs",
+                    column="Context",
+                )
+            )
+        runner = GraphRunner(
+            child,
+            agent_factory,
+            tracker=self._tracker,
+            state_adapter=self._state_adapter,
+            logger=self._logger,
+            options=self.options,
+            rand=self._rand,
+            sleep=self._sleep,
+        )
+        return SubgraphCall(node, runner)
 
     # ------------------------------------------------------------------ public API
 
@@ -116,46 +171,50 @@ class GraphRunner:
         raise RuntimeError("GraphRunner.run() was called inside an event loop; use await arun()")
 
     async def arun(
-        self, state: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        state: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        parent: tuple[str, str] | None = None,
     ) -> RunResult:
+        """Run the graph once from ``state``.
+
+        ``parent`` is (run id, node) of the graph node running this graph as a
+        subgraph; it goes on the ``run_started`` event so trackers can nest runs.
+        """
         run_id = run_id or os.urandom(16).hex()
         graph = self.graph.name
-        tracker = self._tracker
         adapter = self._state_adapter
         current: dict[str, Any] = dict(state or {})
-        initial = MappingProxyType(dict(current))
-        path: list[str] = []
-        timings: list[NodeTiming] = []
+        run = _Run(run_id, MappingProxyType(dict(current)))
         started = time.perf_counter()
-        tracker.record(ev.RunStarted(run_id, graph, time.time(), entry=self.graph.entry))
+        self._tracker.record(
+            ev.RunStarted(
+                run_id,
+                graph,
+                time.time(),
+                entry=self.graph.entry,
+                parent_run_id=parent[0] if parent else None,
+                parent_node=parent[1] if parent else None,
+            )
+        )
         if adapter is not None:
-            await adapter.start_run(run_id, graph, initial)
+            await adapter.start_run(run_id, graph, run.initial)
 
-        name: str | None = self.graph.entry
-        error: str | None = None
-        failed_node: str | None = None
-        max_steps = self.options.max_steps
         try:
-            while name is not None:
-                if len(path) >= max_steps:
-                    error = (
-                        f"stopped after {max_steps} steps (execution.max_steps); "
-                        f"last nodes: {' -> '.join(path[-5:])}"
-                    )
-                    break
-                node = self._nodes[name]
-                path.append(name)
-                name, error = await self._step(node, current, run_id, len(path), initial, timings)
-                if error is not None:
-                    failed_node = node.name
-                    break
+            current, error = await self._drive(run, current)
         except asyncio.CancelledError:
-            self._finish(run_id, started, len(path), "failed", "run was cancelled")
+            self._finish(run_id, started, len(run.path), "failed", "run was cancelled")
             raise
+        if error is None:
+            policy = self.options.success_policy
+            if policy != "handled":
+                final_ok = bool(current.get("last_action_success", True))
+                error = judge(policy, run.failures, final_ok, self.options.critical_nodes)
         status: RunStatus = "failed" if error is not None else "completed"
         if adapter is not None:
             await adapter.finish_run(run_id, status, error)
-        duration = self._finish(run_id, started, len(path), status, error)
+        duration = self._finish(run_id, started, len(run.path), status, error)
         if error is not None:
             self._logger.error(f"run {run_id} of graph {graph!r} failed: {error}")
         return RunResult(
@@ -163,11 +222,50 @@ class GraphRunner:
             graph=graph,
             status=status,
             state=current,
-            path=path,
-            timings=timings,
+            path=run.path,
+            timings=run.timings,
             error=error,
-            failed_node=failed_node,
+            failed_node=run.failed_node,
             duration=duration,
+        )
+
+    async def _drive(self, run: _Run, state: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Run nodes one after another until the run ends or fans out.
+
+        This loop is the fast path every linear workflow stays on; a fan-out
+        hands the rest of the run to ``ParallelRun``.
+        """
+        name = self.graph.entry
+        max_steps = self.options.max_steps
+        while True:
+            if len(run.path) >= max_steps:
+                return state, self._too_many_steps(run)
+            targets, error = await self._step(self._nodes[name], state, run, None)
+            if error is not None or not targets:
+                return state, error
+            if len(targets) == 1:
+                name = targets[0]
+                continue
+            parallel = ParallelRun(
+                lambda branch: self._branch_step(run, branch), self._reach, self._logger.warning
+            )
+            error = await parallel.run(Branch((), name, state), targets)
+            branches = parallel.branches
+            if len(branches) == 1:
+                return branches[0].state, error
+            final = merge(branches, "", self._logger.warning, where="end of the run")
+            return final.state, error
+
+    async def _branch_step(self, run: _Run, branch: Branch) -> tuple[tuple[str, ...], str | None]:
+        if len(run.path) >= self.options.max_steps:
+            return (), self._too_many_steps(run)
+        return await self._step(self._nodes[branch.at], branch.state, run, branch.changed)
+
+    def _too_many_steps(self, run: _Run) -> str:
+        run.failed_node = None
+        return (
+            f"stopped after {self.options.max_steps} steps (execution.max_steps); "
+            f"last nodes: {' -> '.join(run.path[-5:])}"
         )
 
     def _finish(
@@ -194,18 +292,25 @@ class GraphRunner:
         self,
         node: CompiledNode,
         state: dict[str, Any],
-        run_id: str,
-        step: int,
-        initial: Mapping[str, Any],
-        timings: list[NodeTiming],
-    ) -> tuple[str | None, str | None]:
-        """Run a node, update the state, and return (next node, unhandled error)."""
+        run: _Run,
+        changed: set[str] | None,
+    ) -> tuple[tuple[str, ...], str | None]:
+        """Run a node, update the state, and return (next nodes, unhandled error).
+
+        ``changed`` collects the fields written, for a parallel branch's merge.
+        """
         graph = self.graph.name
         tracker = self._tracker
-        inputs = {param: state.get(key) for key, param in node.inputs}
+        run_id = run.run_id
+        run.path.append(node.name)
+        step = len(run.path)
+        if node.pass_state:
+            inputs = dict(state)
+        else:
+            inputs = {param: state.get(key) for key, param in node.inputs}
         t0 = time.perf_counter()
         tracker.record(ev.NodeStarted(run_id, graph, time.time(), node=node.name, step=step))
-        ctx = NodeContext(run_id, graph, node.spec, initial)
+        ctx = NodeContext(run_id, graph, node.spec, run.initial)
         token = _current.set(ctx)
         try:
             ok, value, error_type, attempts = await self._attempts(node, inputs, ctx, step)
@@ -217,16 +322,16 @@ class GraphRunner:
         if ok:
             try:
                 chosen = write_outputs(node, value, delta)
-                if chosen is None and len(node.on_success) > 1:
-                    raise NodeFailure("RoutingError", parallel_message(node.on_success))
             except NodeFailure as failure:
                 ok, error_type, value = False, failure.error_type, str(failure)
                 delta.clear()
                 self._record_failure(run_id, node, step, attempts, error_type, value)
         if ok:
             state.update(delta)
+            if node.name in run.failures:
+                del run.failures[node.name]
         else:
-            message = str(value)
+            message = run.failures[node.name] = str(value)
             state["error"] = message
             errors = list(state.get("errors") or ())
             errors.append(
@@ -236,8 +341,10 @@ class GraphRunner:
             delta["error"] = message
             delta["errors"] = errors
         state["last_action_success"] = delta["last_action_success"] = ok
+        if changed is not None:
+            changed.update(delta)
         duration = time.perf_counter() - t0
-        timings.append(NodeTiming(node.name, duration, ok, attempts))
+        run.timings.append(NodeTiming(node.name, duration, ok, attempts))
         tracker.record(
             ev.NodeFinished(
                 run_id,
@@ -254,19 +361,21 @@ class GraphRunner:
             await self._state_adapter.save_step(run_id, step, node.name, delta)
 
         if chosen is not None:
-            return chosen, None
+            return (chosen,), None
         targets = node.on_success if ok else node.on_failure
         if not targets:
             if ok:
-                return None, None
-            return None, (
+                return (), None
+            run.failed_node = node.name
+            return (), (
                 f"node {node.name!r} failed and has no Failure_Next or Edge to handle it: {value}"
             )
-        if len(targets) == 1:
-            return targets[0], None
-        if error_type == "RoutingError" and targets == node.on_success:
-            return None, f"node {node.name!r}: {value}"  # the same parallel route failed twice
-        return None, f"node {node.name!r} failed ({value}); {parallel_message(targets)}"
+        if node.routers is not None:
+            targets, error = await route(node.spec, targets, node.routers, state, self.graph.nodes)
+            if error is not None:
+                run.failed_node = node.name
+                return (), error
+        return targets, None
 
     async def _attempts(
         self, node: CompiledNode, inputs: dict[str, Any], ctx: NodeContext, step: int

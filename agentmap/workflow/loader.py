@@ -24,6 +24,7 @@ from agentmap.workflow.parsing import (
 )
 from agentmap.workflow.reader import Record, read_table
 from agentmap.workflow.spec import GraphSpec, NodeSpec, WorkflowSpec
+from agentmap.workflow.subgraphs import SUBGRAPH_AGENT, resolve_subgraphs
 from agentmap.workflow.suggest import suggest
 from agentmap.workflow.validation import check_graph
 
@@ -32,6 +33,9 @@ __all__ = ["load_graph", "load_workflow", "parse_workflow_ref", "select_graph"]
 _REF_SEPARATOR = "::"
 _NO_CONTEXT: Mapping[str, Any] = MappingProxyType({})
 _T = TypeVar("_T")
+#: Known agent type names, or a function giving them for a CSV file (a subgraph in
+#: another folder may use that folder's custom agents).
+AgentTypesArg = Collection[str] | Callable[[Path], Collection[str]] | None
 
 
 def parse_workflow_ref(ref: str | Path) -> tuple[Path, str | None]:
@@ -51,14 +55,16 @@ def parse_workflow_ref(ref: str | Path) -> tuple[Path, str | None]:
 def load_workflow(path: str | Path, *, agent_types: Collection[str] | None = None) -> WorkflowSpec:
     """Read and validate every graph of a CSV file; raise one WorkflowError listing all errors.
 
-    ``agent_types`` are the known agent type names (None skips the type check).
+    ``agent_types`` are the known agent type names (None skips the type check);
+    ``graph`` (a subgraph call) is always known.
     """
     file = Path(path)
     table = read_table(file)
     header, diagnostics = match_header(table.header.cells, file, table.header.line)
     if "Node" not in header.index:
         raise WorkflowError([d for d in diagnostics if d.severity == "error"])
-    builder = _Builder(file, header, AgentTypes(agent_types))
+    known = None if agent_types is None else [*agent_types, SUBGRAPH_AGENT]
+    builder = _Builder(file, header, AgentTypes(known))
     for record in table.rows:
         builder.add(record)
     graphs = builder.graphs()
@@ -102,9 +108,13 @@ def select_graph(workflow: WorkflowSpec, graph: str | None) -> GraphSpec:
 
 
 def load_graph(
-    ref: str | Path, graph: str | None = None, *, agent_types: Collection[str] | None = None
+    ref: str | Path, graph: str | None = None, *, agent_types: AgentTypesArg = None
 ) -> tuple[WorkflowSpec, GraphSpec]:
-    """Load ``file.csv[::Graph]`` and select its graph; ``graph`` may name it instead."""
+    """Load ``file.csv[::Graph]`` and select its graph; ``graph`` may name it instead.
+
+    The graphs its ``graph`` nodes run are loaded too (from this or other CSV
+    files) and attached to the returned ``GraphSpec``.
+    """
     path, ref_graph = parse_workflow_ref(ref)
     if graph is not None and ref_graph is not None and graph != ref_graph:
         raise WorkflowError(
@@ -114,8 +124,14 @@ def load_graph(
                 file=path,
             )
         )
-    workflow = load_workflow(path, agent_types=agent_types)
-    return workflow, select_graph(workflow, graph if graph is not None else ref_graph)
+
+    def load(file: Path) -> WorkflowSpec:
+        known = agent_types(file) if callable(agent_types) else agent_types
+        return load_workflow(file, agent_types=known)
+
+    workflow = load(path)
+    chosen = select_graph(workflow, graph if graph is not None else ref_graph)
+    return workflow, resolve_subgraphs(workflow, chosen, load)
 
 
 class _Builder:

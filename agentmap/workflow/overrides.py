@@ -35,7 +35,11 @@ def effective_context(node: NodeSpec, overrides: Mapping[str, Mapping[str, Any]]
 def apply_agent_overrides(
     graph: GraphSpec, overrides: Mapping[str, Mapping[str, Any]]
 ) -> GraphSpec:
-    """A copy of ``graph`` whose nodes carry their effective Context (same graph if none apply)."""
+    """A copy of ``graph`` whose nodes carry their effective Context (same graph if none apply).
+
+    Subgraphs get the same overrides: a node name or agent type in settings
+    applies wherever that node runs.
+    """
     if not overrides:
         return graph
     nodes: dict[str, NodeSpec] = {}
@@ -44,4 +48,7 @@ def apply_agent_overrides(
         nodes[name] = (
             node if ctx == dict(node.context) else replace(node, context=MappingProxyType(ctx))
         )
-    return replace(graph, nodes=nodes)
+    subgraphs = {
+        name: apply_agent_overrides(child, overrides) for name, child in graph.subgraphs.items()
+    }
+    return replace(graph, nodes=nodes, subgraphs=subgraphs)

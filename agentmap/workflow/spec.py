@@ -120,9 +120,14 @@ class GraphSpec(_PicklableSpec):
     name: str
     nodes: Mapping[str, NodeSpec]
     file: Path | None = None
+    #: The graph each ``graph`` node runs, by node name, resolved when the
+    #: workflow is loaded: a spec carries its subgraphs so that a runner (or a
+    #: batch worker in another process) needs no file access to build them.
+    subgraphs: Mapping[str, GraphSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", _frozen(self.nodes))
+        object.__setattr__(self, "subgraphs", _frozen(self.subgraphs))
 
     @property
     def entry(self) -> str:

@@ -121,16 +121,18 @@ def test_json_mode_errors_still_go_to_stderr(cli: Any, tmp_path: Path) -> None:
         json.loads(out.stderr)
 
 
-def test_validate_reports_what_this_version_cannot_run(cli: Any, tmp_path: Path) -> None:
-    csv = tmp_path / "routes.csv"
-    csv.write_text(HEADER + "G,A,echo,,B|C,,,,\nG,B,echo,,,,,,\nG,C,echo,,,,,,\n")
-    ok = cli("validate", str(csv))
-    assert ok.returncode == 0, ok.stderr
-    assert "routes.csv:2" in ok.stdout
-    assert "Success_Next B|C is a parallel route" in ok.stdout
+def test_validate_checks_that_function_routers_load(cli: Any, tmp_path: Path) -> None:
     func = tmp_path / "func.csv"
-    func.write_text(HEADER + "G,A,echo,func:routes.pick,,,,,\n")
+    func.write_text(HEADER + "G,A,echo,func:routes.pick,,,,,\nG,B,echo,,,,,,\n")
     bad = cli("validate", str(func))
     assert bad.returncode == 2
     assert "func.csv:2" in bad.stderr
-    assert "func:routes.pick" in bad.stderr
+    assert "router func:routes.pick not found" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "routes.py").write_text("def pick(state):\n    return 'B'\n")
+    ok = cli("validate", str(func))
+    assert ok.returncode == 0, ok.stderr
+    run = cli("run", str(func), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["path"] == ["A", "B"]

@@ -1,4 +1,4 @@
-"""The sequential runner: data flow, routing, failure rules, retries, timeouts, limits."""
+"""The runner on sequential graphs: data flow, routing, failure rules, retries, timeouts, limits."""
 
 from __future__ import annotations
 
@@ -251,33 +251,6 @@ def test_next_key_naming_an_unlisted_node_is_a_failure() -> None:
     assert "(B)" in error["message"]
 
 
-def test_parallel_targets_are_not_run_yet(recorder: Recorder) -> None:
-    g = graph(node("A", edge="B|C"), node("B"), node("C"))
-    result = make_runner(g, recorder=recorder).run()
-    assert result.status == "failed"
-    assert result.error == (
-        "node 'A': its route B|C runs the targets in parallel, which this version does not "
-        "do yet; the agent can return {'__next__': <one of them>} to pick one"
-    )
-    assert result.state["last_action_success"] is False
-    assert result.state["errors"][0]["type"] == "RoutingError"
-    assert "node_failed" in recorder.kinds()
-
-
-def test_parallel_success_route_falls_to_a_single_failure_route() -> None:
-    g = graph(node("A", success="B|C", failure="H"), node("B"), node("C"), node("H"))
-    result = make_runner(g).run()
-    assert result.path == ["A", "H"]
-    assert result.state["errors"][0]["type"] == "RoutingError"
-
-
-def test_failed_node_with_parallel_failure_route_reports_its_own_error() -> None:
-    g = graph(node("A", failure="B|C"), node("B"), node("C"))
-    result = make_runner(g, {"A": boom("db down")}).run()
-    assert result.error is not None
-    assert result.error.startswith("node 'A' failed (db down); its route B|C")
-
-
 def test_node_context_attempt_counts_retries() -> None:
     from agentmap.runtime.context import current_node
 
@@ -305,12 +278,6 @@ def test_max_steps_names_no_failed_node() -> None:
     result = make_runner(graph(node("A", edge="A")), max_steps=3).run()
     assert result.status == "failed"
     assert result.failed_node is None
-
-
-def test_function_routers_are_rejected_when_the_runner_is_built() -> None:
-    g = graph(node("A", edge="func:routes.pick"))
-    with pytest.raises(WorkflowError, match=r"func:routes.pick"):
-        make_runner(g)
 
 
 def test_several_outputs_need_a_mapping_with_every_key() -> None:

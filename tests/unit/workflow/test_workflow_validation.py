@@ -122,7 +122,7 @@ def test_unknown_agent_type(write_csv: Callable[..., Path]) -> None:
         f"{path}:3, graph 'flow', node 'B', column 'AgentType': unknown agent type 'ech' (did "
         "you mean 'echo'?)",
         f"{path}:4, graph 'flow', node 'C', column 'AgentType': unknown agent type 'nonsense'; "
-        "known types: branching, default, echo, failure, input, success, WeatherAgent",
+        "known types: branching, default, echo, failure, graph, input, success, WeatherAgent",
     ]
 
 

@@ -1,0 +1,150 @@
+"""``func:module.function`` routers: Python functions that choose a node's next node(s).
+
+A router is loaded from a file in the configured functions folder (or a
+``functions`` folder beside the CSV), never imported from ``sys.path``: a
+workflow file must not be able to run arbitrary installed code by naming it.
+Loading happens when the runner is built, so a missing module or function is
+a ``WorkflowError`` before the first node runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+from agentmap.errors import Diagnostic, WorkflowError
+from agentmap.workflow.parsing import FUNC_PREFIX, is_func_target
+from agentmap.workflow.spec import NodeSpec
+from agentmap.workflow.suggest import suggest
+from agentmap.workflow.validation import NEXT_COLUMNS
+
+__all__ = ["Router", "load_routers", "route"]
+
+_modules: dict[Path, ModuleType] = {}
+
+
+class Router:
+    """A loaded router function and the reference it was written as."""
+
+    __slots__ = ("func", "is_async", "ref")
+
+    def __init__(self, ref: str, func: Callable[..., Any]) -> None:
+        self.ref = ref
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+
+
+def _column(node: NodeSpec, ref: str) -> str:
+    return next((col for col, attr in NEXT_COLUMNS if ref in getattr(node, attr)), "Edge")
+
+
+def _load_module(file: Path) -> ModuleType:
+    key = file.resolve()
+    module = _modules.get(key)
+    if module is None:
+        name = f"agentmap_functions_{len(_modules)}_{file.stem}"
+        spec = importlib.util.spec_from_file_location(name, key)
+        if spec is None or spec.loader is None:  # pragma: no cover - .py files always load
+            raise ImportError(f"cannot load {file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        _modules[key] = module
+    return module
+
+
+def _load(node: NodeSpec, ref: str, folders: Sequence[Path]) -> Router:
+    dotted = ref[len(FUNC_PREFIX) :].strip()
+    module_name, _, func_name = dotted.rpartition(".")
+    relative = Path(*module_name.split(".")).with_suffix(".py")
+    candidates = [folder / relative for folder in folders]
+    file = next((path for path in candidates if path.is_file()), None)
+    column = _column(node, ref)
+    if file is None:
+        searched = ", ".join(str(path) for path in candidates) or "no functions folder"
+        raise WorkflowError(
+            Diagnostic.for_node(
+                node,
+                f"router {ref} not found: looked for {searched} (settings paths.functions "
+                "or a functions/ folder beside the CSV)",
+                column=column,
+            )
+        )
+    try:
+        module = _load_module(file)
+    except Exception as exc:
+        raise WorkflowError(
+            Diagnostic.for_node(
+                node,
+                f"router {ref}: {file} failed to import: {type(exc).__name__}: {exc}",
+                column=column,
+            )
+        ) from exc
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise WorkflowError(
+            Diagnostic.for_node(
+                node,
+                f"router {ref}: {file} has no function {func_name!r}",
+                column=column,
+                suggestion=suggest(func_name, names),
+            )
+        )
+    return Router(ref, func)
+
+
+def load_routers(node: NodeSpec, folders: Sequence[Path]) -> dict[str, Router]:
+    """The routers named in ``node``'s next columns, by reference."""
+    return {ref: _load(node, ref, folders) for ref in node.targets if is_func_target(ref)}
+
+
+async def route(
+    node: NodeSpec,
+    targets: tuple[str, ...],
+    routers: Mapping[str, Router],
+    state: dict[str, Any],
+    nodes: Mapping[str, object],
+) -> tuple[tuple[str, ...], str | None]:
+    """``targets`` with each router replaced by the node(s) it chose; or an error.
+
+    A router gets a read-only view of the state and returns a node name, a
+    list of names (run in parallel) or None (the branch ends here).
+    """
+    chosen: list[str] = []
+    view = MappingProxyType(state)
+    for target in targets:
+        router = routers.get(target)
+        if router is None:
+            chosen.append(target)
+            continue
+        try:
+            result = router.func(view)
+            if router.is_async:
+                result = await result
+        except Exception as exc:
+            return (), f"node {node.name!r}: router {target} raised {type(exc).__name__}: {exc}"
+        names = [result] if isinstance(result, str) else [] if result is None else result
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            return (), (
+                f"node {node.name!r}: router {target} returned {result!r}; "
+                "return a node name, a list of node names, or None"
+            )
+        for name in names:
+            if name not in nodes:
+                hint = suggest(name, list(nodes))
+                return (), (
+                    f"node {node.name!r}: router {target} chose {name!r}, which is not a node "
+                    f"of graph {node.graph!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                )
+        chosen.extend(names)
+    return tuple(dict.fromkeys(chosen)), None

@@ -1,0 +1,64 @@
+"""A ``graph`` node: runs a child graph as one step of its parent.
+
+The child gets its own runner (built once with the parent's services) and its
+own run id, ``<parent run id>/<node>/<n>``, with the parent's run id on its
+``run_started`` event, so a tracker shows the child's events nested under the
+node that ran it. The child's outcome is the node's outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from agentmap.runtime.branches import RUNTIME_KEYS
+from agentmap.runtime.context import current_node
+from agentmap.workflow.spec import NodeSpec
+
+if TYPE_CHECKING:
+    from agentmap.runtime.runner import GraphRunner
+
+__all__ = ["SubgraphCall", "SubgraphError"]
+
+
+class SubgraphError(Exception):
+    """The child graph's run failed, or did not write a field the node maps out."""
+
+
+class SubgraphCall:
+    """The ``process`` of a graph node: inputs in, the child's final state out."""
+
+    def __init__(self, node: NodeSpec, runner: GraphRunner) -> None:
+        self.node = node
+        self.runner = runner
+        self._count = itertools.count(1)
+        #: Child fields the parent's Output_Field maps out (``parent=child``).
+        self._needed = (
+            tuple(f.name for f in node.outputs)
+            if len(node.outputs) > 1
+            or (node.outputs and node.outputs[0].name != node.outputs[0].state_key)
+            else ()
+        )
+
+    async def __call__(self, inputs: Mapping[str, Any]) -> Any:
+        try:
+            parent = current_node().run_id
+        except LookupError:  # called outside a run (a unit test): no parent to nest under
+            parent = "direct"
+        run_id = f"{parent}/{self.node.name}/{next(self._count)}"
+        result = await self.runner.arun(inputs, run_id=run_id, parent=(parent, self.node.name))
+        graph = self.runner.graph.name
+        if not result.success:
+            where = f" at node {result.failed_node!r}" if result.failed_node else ""
+            raise SubgraphError(f"subgraph {graph!r} failed{where}: {result.error}")
+        state = result.state
+        missing = [name for name in self._needed if name not in state]
+        if missing:
+            raise SubgraphError(
+                f"subgraph {graph!r} finished without writing "
+                f"{', '.join(repr(m) for m in missing)}, which Output_Field maps out"
+            )
+        if not self.node.outputs:
+            return {k: v for k, v in state.items() if k not in RUNTIME_KEYS}
+        return state
