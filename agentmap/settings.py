@@ -126,6 +126,8 @@ class ExecutionSettings(_Section):
     retry_base_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)
     checkpoint: bool = True
+    #: Worker threads for agents with a sync ``process`` (they wait on I/O in parallel).
+    max_threads: int = Field(default=64, ge=1)
 
     @model_validator(mode="after")
     def _critical_nodes_listed(self) -> ExecutionSettings:

@@ -38,6 +38,7 @@ def run_options(settings: AgentMapSettings) -> RunOptions:
         success_policy=ex.success_policy,
         critical_nodes=tuple(ex.critical_nodes),
         functions_paths=(Path(settings.paths.functions),),
+        max_threads=ex.max_threads,
     )
 
 

@@ -3,7 +3,7 @@
 Agents are built once per graph and shared by every run (a batch of thousands
 of rows reuses them), so per-run facts cannot live on the agent. The runner
 sets a context variable around each node instead: asyncio tasks and worker
-threads (``asyncio.to_thread`` copies the context) see the right node, even when
+threads (the runner copies the context into them) see the right node, even when
 branches run concurrently.
 """
 

@@ -10,10 +10,13 @@ in microseconds, far below the agents it runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -62,6 +65,28 @@ class RunOptions:
     critical_nodes: tuple[str, ...] = ()
     #: Folders ``func:`` routers load from; ``functions/`` beside the CSV is added.
     functions_paths: tuple[Path, ...] = ()
+    #: Worker threads for sync agents, shared by every runner of the process.
+    max_threads: int = 64
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    """The process's pool for sync agents of this size, created on first use.
+
+    Not asyncio's default executor: that one has ``min(32, cores + 4)`` threads
+    (six on a 2-core machine), so a fan-out of 50 sync agents waiting on a
+    network call would run six at a time. Threads start only when needed.
+    """
+    pool = _executors.get(size)
+    if pool is None:
+        with _executors_lock:
+            pool = _executors.get(size)
+            if pool is None:
+                pool = _executors[size] = ThreadPoolExecutor(size, "agentmap-agent")
+    return pool
 
 
 @dataclass(slots=True)
@@ -447,6 +472,12 @@ class GraphRunner:
             )
         )
 
+    def _in_thread(self, process: Callable[[dict[str, Any]], Any], inputs: dict[str, Any]) -> Any:
+        """``process(inputs)`` in a worker thread that sees this node's context variables."""
+        context = contextvars.copy_context()
+        pool = _executor(self.options.max_threads)
+        return asyncio.get_running_loop().run_in_executor(pool, context.run, process, inputs)
+
     async def _call(self, node: CompiledNode, inputs: dict[str, Any]) -> Any:
         timeout = node.policy.timeout
         mode = node.mode
@@ -455,7 +486,7 @@ class GraphRunner:
                 return node.process(inputs)
             if mode == ASYNC:
                 return await node.process(inputs)
-            return await asyncio.to_thread(node.process, inputs)
+            return await self._in_thread(node.process, inputs)
         if mode == INLINE:
             # A sync inline agent cannot be interrupted; enforce the limit afterwards.
             t0 = time.perf_counter()
@@ -466,4 +497,4 @@ class GraphRunner:
         async with asyncio.timeout(timeout):
             if mode == ASYNC:
                 return await node.process(inputs)
-            return await asyncio.to_thread(node.process, inputs)
+            return await self._in_thread(node.process, inputs)

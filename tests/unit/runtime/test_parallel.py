@@ -313,3 +313,19 @@ def test_branches_that_end_separately_merge_into_the_final_state() -> None:
     g = graph(node("S", success="A|B"), node("A", outputs="a"), node("B", outputs="b"))
     result = make_runner(g, {"A": write(1), "B": write(2)}).run()
     assert (result.state["a"], result.state["b"]) == (1, 2)
+
+
+def test_fifty_sync_branches_all_wait_at_once() -> None:
+    # asyncio's default executor has six threads on a 2-core machine; the runner's own
+    # pool lets every branch of a wide fan-out wait on I/O at the same time.
+    barrier = threading.Barrier(50, timeout=5)
+
+    class Waits:
+        def process(self, inputs: dict[str, Any]) -> Any:
+            return barrier.wait()
+
+    names = [f"W{i}" for i in range(50)]
+    g = graph(node("S", success="|".join(names)), *(node(n) for n in names))
+    result = make_runner(g, {n: Waits() for n in names}).run()
+    assert result.success, result.error
+    assert len(result.path) == 51
