@@ -2,8 +2,12 @@
 
 from agentmap.agents.base_agent import BaseAgent
 from agentmap.agents.builtin.branching import BranchingAgent
+from agentmap.agents.builtin.collection import AggregatorAgent, SplitterAgent
 from agentmap.agents.builtin.core import DefaultAgent, EchoAgent, FailureAgent, SuccessAgent
+from agentmap.agents.builtin.error_handler import ErrorHandlerAgent
+from agentmap.agents.builtin.formatting import FormatterAgent, SummaryAgent
 from agentmap.agents.builtin.input import InputAgent
+from agentmap.agents.builtin.validator import ValidatorAgent
 
 __all__ = ["BUILTIN_AGENTS"]
 
@@ -14,4 +18,10 @@ BUILTIN_AGENTS: dict[str, type[BaseAgent]] = {
     "failure": FailureAgent,
     "branching": BranchingAgent,
     "input": InputAgent,
+    "validator": ValidatorAgent,
+    "formatter": FormatterAgent,
+    "summary": SummaryAgent,
+    "aggregator": AggregatorAgent,
+    "splitter": SplitterAgent,
+    "error_handler": ErrorHandlerAgent,
 }
