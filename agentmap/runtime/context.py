@@ -27,6 +27,10 @@ class NodeContext:
     #: The state the run started with (read-only view; do not mutate).
     initial_state: Mapping[str, Any]
     attempt: int = 1
+    #: The run's (or branch's) current state. Read it, never write it: outputs go
+    #: through the node's Output_Field. Built-ins such as ``error_handler`` read
+    #: the run's ``errors`` here when the CSV does not list them as an input.
+    state: Mapping[str, Any] | None = None
 
 
 _current: ContextVar[NodeContext | None] = ContextVar("agentmap_current_node", default=None)

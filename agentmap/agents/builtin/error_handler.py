@@ -9,8 +9,9 @@ as its inputs (``Input_Fields: error|errors``) and writes one report.
 How the count works: ``failures`` is the number of ``errors`` entries for the
 node that failed last, so a loop ``Fetch -> Handler -> Fetch|GiveUp`` sees 1, 2,
 3 ... as ``Fetch`` keeps failing. Agents are shared by every run of a runner,
-so the count must come from the run's state, never from the agent; without an
-``errors`` input the handler only knows about the current failure and counts 1.
+so the count must come from the run's state, never from the agent: from the
+``errors`` input, or else from the running node's state (``current_node()``);
+outside a run, with only ``error``, it counts 1.
 
 How routing works: when the node's success route lists several targets
 (``RetryAPI|End``), the handler returns the reserved ``__next__`` key (which
@@ -73,6 +74,8 @@ class ErrorHandlerAgent(BaseAgent):
                 "error|errors, or rename another field with field:error"
             }
         raw_errors = inputs.get("errors")
+        if "errors" not in inputs:
+            raw_errors = self._run_errors()
         if raw_errors is not None and not (
             isinstance(raw_errors, list | tuple)
             and all(isinstance(entry, Mapping) for entry in raw_errors)
@@ -106,6 +109,15 @@ class ErrorHandlerAgent(BaseAgent):
         if decision is not None:
             report[_NEXT] = decision
         return report
+
+    @staticmethod
+    def _run_errors() -> Any:
+        """The run's ``errors`` when the CSV lists only ``error`` as an input."""
+        try:
+            state = current_node().state
+        except LookupError:
+            return None
+        return None if state is None else state.get("errors")
 
     def _route(self, failures: int) -> str | dict[str, str] | None:
         """The target to take, ``None`` for no choice, or an error result."""

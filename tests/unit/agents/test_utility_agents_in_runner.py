@@ -118,13 +118,13 @@ def test_splitter_fills_one_output_field_per_package() -> None:
     )
 
 
-def _retry_graph(max_attempts: int = 3) -> GraphSpec:
+def _retry_graph(max_attempts: int = 3, inputs: str = "error|errors") -> GraphSpec:
     return graph(
         node("Fetch", "custom", outputs="data", success="Done", failure="Handle"),
         node(
             "Handle",
             "error_handler",
-            inputs="error|errors",
+            inputs=inputs,
             outputs="report",
             success="Fetch|GiveUp",
             context={"max_attempts": max_attempts},
@@ -145,6 +145,13 @@ def test_error_handler_retries_then_gives_up() -> None:
     assert report["message"] == "HTTP 503"
     assert len(report["errors"]) == 3
     assert report["summary"].endswith("giving up, going to GiveUp")
+
+
+def test_error_handler_counts_the_runs_errors_when_only_error_is_an_input() -> None:
+    fetch = FnAgent("Fetch", lambda inputs: {"error": "HTTP 503"})
+    result = run(_retry_graph(inputs="error"), Fetch=fetch)
+    assert result.path == ["Fetch", "Handle", "Fetch", "Handle", "Fetch", "Handle", "GiveUp"]
+    assert result.state["final"]["failures"] == 3
 
 
 def test_error_handler_retry_that_succeeds() -> None:
