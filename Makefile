@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck imports unit bench bench-env lock clean
+.PHONY: install demo examples test lint typecheck imports unit bench bench-env lock clean
 
 # editable_mode=compat: a plain path entry instead of setuptools' import-hook
 # finder, which adds ~15 ms to every Python start (setuptools is pinned).
@@ -23,6 +23,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/agentmap run examples/quickstart.csv \
 		--state '{"text": "the quick brown fox jumps over the lazy dog because the dog was lazy"}'
+
+# The workflows of examples/ (docs/examples.md): error-first flow, retry loop,
+# parallel fan-out and join, subgraphs in the same and in another CSV.
+examples: $(STAMP)
+	$(BIN)/agentmap run examples/user_flow.csv --state-file examples/data/user.json
+	$(BIN)/agentmap run examples/robust_api.csv --state-file examples/data/api.json
+	$(BIN)/agentmap run examples/parallel.csv --state-file examples/data/parallel.json
+	$(BIN)/agentmap run examples/nested.csv::Main --state-file examples/data/order.json
+	$(BIN)/agentmap graph examples/parallel.csv
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

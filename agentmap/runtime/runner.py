@@ -241,7 +241,9 @@ class GraphRunner:
             await adapter.finish_run(run_id, status, error)
         duration = self._finish(run_id, started, len(run.path), status, error)
         if error is not None:
-            self._logger.error(f"run {run_id} of graph {graph!r} failed: {error}")
+            # A subgraph's failure is its graph node's failure, which the parent may handle.
+            log = self._logger.warning if parent else self._logger.error
+            log(f"run {run_id} of graph {graph!r} failed: {error}")
         return RunResult(
             run_id=run_id,
             graph=graph,

@@ -50,8 +50,13 @@ class SubgraphCall:
         result = await self.runner.arun(inputs, run_id=run_id, parent=(parent, self.node.name))
         graph = self.runner.graph.name
         if not result.success:
-            where = f" at node {result.failed_node!r}" if result.failed_node else ""
-            raise SubgraphError(f"subgraph {graph!r} failed{where}: {result.error}")
+            if result.failed_node:
+                # The node's own error, not the "no route to handle it" wrapper around it.
+                reason = result.state.get("error") or result.error
+                raise SubgraphError(
+                    f"subgraph {graph!r} failed at node {result.failed_node!r}: {reason}"
+                )
+            raise SubgraphError(f"subgraph {graph!r} failed: {result.error}")
         state = result.state
         missing = [name for name in self._needed if name not in state]
         if missing:

@@ -64,10 +64,7 @@ def test_failing_subgraph_fails_the_node_and_failure_next_applies(tmp_path: Path
     result = runner_for(f"{csv}::Main").run({"name": ""})
     assert result.success
     assert result.path == ["Check", "Fix"]
-    assert result.state["out"] == (
-        "subgraph 'Validate' failed at node 'Test': node 'Test' failed and has no "
-        "Failure_Next or Edge to handle it: text=''"
-    )
+    assert result.state["out"] == "subgraph 'Validate' failed at node 'Test': text=''"
     assert result.state["errors"][0]["type"] == "SubgraphError"
 
 
