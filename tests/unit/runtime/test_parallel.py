@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -203,7 +205,9 @@ def test_errors_of_branches_are_concatenated_once_each() -> None:
     assert result.state["last_action_success"] is True  # J, which ran last
 
 
-def test_unhandled_failure_in_a_branch_fails_the_run_and_cancels_the_others() -> None:
+def test_unhandled_failure_in_a_branch_fails_the_run_and_cancels_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     cancelled: list[str] = []
 
     async def slow(inputs: dict[str, Any]) -> Any:
@@ -223,7 +227,12 @@ def test_unhandled_failure_in_a_branch_fails_the_run_and_cancels_the_others() ->
         result = await make_runner(g, {"Slow": AsyncAgent(slow), "Bad": fail}).arun()
         return result, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
 
-    result, leftover = asyncio.run(main())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result, leftover = asyncio.run(main())
+        gc.collect()  # an un-awaited coroutine warns when it is collected
+    assert [str(w.message) for w in caught] == []
+    assert "Task was destroyed" not in caplog.text
     assert result.status == "failed"
     assert result.failed_node == "Bad"
     assert "fatal" in (result.error or "")
