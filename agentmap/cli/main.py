@@ -9,6 +9,7 @@ status 2 (1 for a run that failed), never a traceback.
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -37,6 +38,12 @@ GraphOption = Annotated[
     str | None, typer.Option("--graph", "-g", help="Graph to use when the CSV holds several.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WorkflowArgument = Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")]
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    text = "text"
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -95,7 +102,7 @@ def _guard(func: Any, *args: Any) -> Any:
 
 @app.command()
 def run(
-    workflow: Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")],
+    workflow: WorkflowArgument,
     graph: GraphOption = None,
     state: Annotated[
         str | None, typer.Option("--state", "-s", help="Initial state as a JSON object.")
@@ -120,35 +127,82 @@ def run(
     raise typer.Exit(0 if result.success else 1)
 
 
+def _names(values: list[str] | None) -> list[str]:
+    """``["a,b", "c|d"]`` -> ``["a", "b", "c", "d"]``: an option given as a list or repeated."""
+    import re
+
+    names = (name.strip() for value in values or () for name in re.split(r"[,|]", value))
+    return [name for name in names if name]
+
+
 @app.command()
 def validate(
-    workflow: Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")],
+    workflow: WorkflowArgument,
     graph: GraphOption = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inputs",
+            help="Fields the run's initial state supplies (a,b), on top of the CSV's "
+            "'# inputs:' rows; used by the data-flow check.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Report data-flow warnings as errors (exit 2).")
+    ] = False,
     env: EnvOption = None,
 ) -> None:
-    """Check a workflow CSV and report every problem with its line and node."""
+    """Check a workflow CSV and report every problem with its line and node.
+
+    Also reports, per node, input fields that may be unset when it runs: not
+    written on every path to it, and not a declared run input.
+    """
+    given = _names(inputs)
 
     def check() -> Any:
-        from dataclasses import replace
-
-        from agentmap.runtime.policies import check_runnable
-        from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
-        from agentmap.workflow.overrides import apply_agent_overrides
+        from agentmap.cli.validation import validate_workflow
 
         with _application(env) as application:
-            path, ref_graph = parse_workflow_ref(workflow)
-            spec = load_workflow(path, agent_types=application.agent_types_for(path))
-            chosen = [select_graph(spec, graph or ref_graph)] if graph or ref_graph else None
-            overrides = application.settings.agents
-            extra = check_runnable(
-                apply_agent_overrides(g, overrides) for g in chosen or spec.graphs.values()
-            )
-            return replace(spec, warnings=(*spec.warnings, *extra))
+            return validate_workflow(application, workflow, graph, given, strict=strict)
 
     spec = _guard(check)
     from agentmap.cli.output import print_validation
 
     print_validation(spec)
+
+
+@app.command("graph")
+def graph_command(
+    workflow: WorkflowArgument,
+    graph: GraphOption = None,
+    output_format: Annotated[
+        GraphFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="mermaid: flowchart source (a .mmd file, a ```mermaid block); text: a tree.",
+        ),
+    ] = GraphFormat.mermaid,
+    env: EnvOption = None,
+) -> None:
+    """Print a workflow's graph: its nodes, routes, fan-outs, loops and subgraph calls."""
+
+    def draw() -> tuple[str, list[str]]:
+        from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
+        from agentmap.workflow.diagram import to_mermaid, to_text
+
+        with _application(env) as application:
+            path, ref_graph = parse_workflow_ref(workflow)
+            spec = load_workflow(path, agent_types=application.agent_types_for(path))
+            chosen = select_graph(spec, graph or ref_graph)
+        render = to_mermaid if output_format is GraphFormat.mermaid else to_text
+        warnings = [str(w) for w in spec.warnings if w.graph in (None, chosen.name)]
+        return render(chosen), warnings
+
+    text, warnings = _guard(draw)
+    for warning in warnings:  # stderr, so that stdout can go to a .mmd file as it is
+        typer.echo(f"warning: {warning}", err=True)
+    sys.stdout.write(text)
 
 
 @app.command()

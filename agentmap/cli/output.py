@@ -13,7 +13,21 @@ __all__ = ["print_config", "print_result", "print_validation"]
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+    try:
+        return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+    except (RecursionError, ValueError):  # nested deeper than json can go, or circular
+        return json.dumps(_printable(value, 3), indent=2, default=repr, ensure_ascii=False)
+
+
+def _printable(value: Any, depth: int) -> Any:
+    """``value`` with each part that cannot be printed as JSON replaced by a note."""
+    if depth and isinstance(value, dict):
+        return {key: _printable(item, depth - 1) for key, item in value.items()}
+    try:
+        json.dumps(value, default=repr)
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__} too deeply nested or circular to print>"
+    return value
 
 
 def _console(stderr: bool = False) -> Any:

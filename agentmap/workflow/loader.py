@@ -19,6 +19,7 @@ from agentmap.workflow.parsing import (
     CellError,
     parse_context,
     parse_inputs,
+    parse_inputs_directive,
     parse_outputs,
     parse_targets,
 )
@@ -69,6 +70,7 @@ def load_workflow(path: str | Path, *, agent_types: Collection[str] | None = Non
         builder.add(record)
     graphs = builder.graphs()
     diagnostics += builder.diagnostics
+    inputs = _declared_inputs(table.comments, graphs, file, diagnostics)
     for graph in graphs.values():
         diagnostics += check_graph(graph, graphs)
     errors = [d for d in diagnostics if d.severity == "error"]
@@ -76,7 +78,40 @@ def load_workflow(path: str | Path, *, agent_types: Collection[str] | None = Non
         errors.sort(key=_line)
         raise WorkflowError(errors)
     warnings = tuple(sorted((d for d in diagnostics if d.severity != "error"), key=_line))
-    return WorkflowSpec(file=file, graphs=MappingProxyType(graphs), warnings=warnings)
+    return WorkflowSpec(
+        file=file, graphs=MappingProxyType(graphs), warnings=warnings, inputs=inputs
+    )
+
+
+def _declared_inputs(
+    comments: list[Record],
+    graphs: Mapping[str, GraphSpec],
+    file: Path,
+    diagnostics: list[Diagnostic],
+) -> dict[str, tuple[str, ...]]:
+    """The ``# inputs:`` rows: graph name (``""`` for the whole file) -> field names.
+
+    Several rows for one graph add up. A row naming a graph the file does not
+    have is a warning, not an error: the declaration only feeds the data-flow
+    check, and a typo there must not stop a workflow from loading.
+    """
+    declared: dict[str, tuple[str, ...]] = {}
+    for record in comments:
+        directive = parse_inputs_directive(record.cells)
+        if directive is None:
+            continue
+        graph, names = directive
+        if graph and graph not in graphs:
+            message = f"'# inputs({graph})' names no graph of this file, so it declares nothing"
+            hint = suggest(graph, graphs)
+            if hint is None:
+                message += f"; the file has {', '.join(repr(name) for name in graphs)}"
+            diagnostics.append(
+                Diagnostic(message, file, record.line, None, None, graph, hint, "warning")
+            )
+            continue
+        declared[graph] = tuple(dict.fromkeys((*declared.get(graph, ()), *names)))
+    return declared
 
 
 def _line(diagnostic: Diagnostic) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "is_func_target",
     "parse_context",
     "parse_inputs",
+    "parse_inputs_directive",
     "parse_outputs",
     "parse_targets",
     "split_list",
@@ -32,6 +33,11 @@ FUNC_PREFIX = "func:"
 _CUSTOM_PREFIX = "custom:"
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _EMPTY_CONTEXT: Mapping[str, Any] = MappingProxyType({})
+# "# inputs: a, b" or "# inputs(Graph): a|b"; "input" is accepted too, being an easy slip.
+_INPUTS_DIRECTIVE = re.compile(
+    r"#\s*inputs?\s*(?:\((?P<graph>[^()]*)\))?\s*:(?P<names>.*)", re.IGNORECASE | re.DOTALL
+)
+_NAME_SEPARATORS = re.compile(r"[,|]")
 
 
 class CellError(ValueError):
@@ -119,6 +125,21 @@ def _reject_repeats(names: list[str], what: str) -> None:
         if name in seen:
             raise CellError(f"{what} {name!r} is listed twice")
         seen.add(name)
+
+
+def parse_inputs_directive(cells: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:
+    """The run inputs a comment row declares: ``(graph, names)``, or None for a plain comment.
+
+    ``# inputs: a, b`` (or ``a|b``) gives ``("", ("a", "b"))``, meaning every
+    graph of the file; ``# inputs(Main): a`` gives ``("Main", ("a",))``. The CSV
+    reader has already split the row at its commas, so the cells are joined back
+    first: an unquoted ``# inputs: a, b`` is read as the user wrote it.
+    """
+    match = _INPUTS_DIRECTIVE.match(",".join(cells))
+    if match is None:
+        return None
+    names = (name.strip() for name in _NAME_SEPARATORS.split(match["names"]))
+    return (match["graph"] or "").strip(), tuple(dict.fromkeys(name for name in names if name))
 
 
 def parse_context(cell: str) -> Mapping[str, Any]:

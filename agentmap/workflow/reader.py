@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmap.errors import Diagnostic, WorkflowError
@@ -30,16 +30,18 @@ class Record:
 class Table:
     header: Record
     rows: list[Record]
+    #: The ``#`` comment rows, kept because some carry directives (``# inputs: a, b``).
+    comments: list[Record] = field(default_factory=list)
 
 
 def read_table(file: Path) -> Table:
-    """The header and data rows of ``file``, without blank and ``#`` comment rows."""
+    """The header and data rows of ``file``; blank rows are dropped, comment rows set aside."""
     text = _read_text(file)
     if not text.strip():
         raise WorkflowError(
             Diagnostic("the file is empty; expected a header row such as Node,Edge", file=file)
         )
-    records = _parse(text, file)
+    records, comments = _parse(text, file)
     if not records:
         raise WorkflowError(
             Diagnostic("the file has only blank lines and comments; expected a header row", file)
@@ -49,7 +51,7 @@ def read_table(file: Path) -> Table:
         raise WorkflowError(
             Diagnostic("the file has a header but no node rows", file=file, line=header.line)
         )
-    return Table(header, rows)
+    return Table(header, rows, comments)
 
 
 def _read_text(file: Path) -> str:
@@ -81,24 +83,28 @@ def _read_text(file: Path) -> str:
         raise WorkflowError(Diagnostic(message, file=file, line=line)) from None
 
 
-def _parse(text: str, file: Path) -> list[Record]:
+def _parse(text: str, file: Path) -> tuple[list[Record], list[Record]]:
     # newline="" keeps line endings inside quoted cells, which csv needs; strict
     # makes csv reject text after a closing quote instead of silently gluing it on;
     # skipinitialspace lets hand-written `a, "b, c"` quote the way it looks.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
     records: list[Record] = []
+    comments: list[Record] = []
     consumed = 0
     try:
         for row in reader:
             start, consumed = consumed + 1, reader.line_num
             cells = [cell.strip() for cell in row]
-            if not any(cells) or cells[0].startswith("#"):
+            if not any(cells):
+                continue
+            if cells[0].startswith("#"):
+                comments.append(Record(start, cells))
                 continue
             records.append(Record(start, cells))
     except csv.Error as exc:
         diagnostic = _quoting_error(text, file, consumed + 1, reader.line_num, exc)
         raise WorkflowError(diagnostic) from None
-    return records
+    return records, comments
 
 
 def _quoting_error(text: str, file: Path, start: int, end: int, exc: csv.Error) -> Diagnostic:

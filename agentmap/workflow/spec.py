@@ -149,9 +149,13 @@ class WorkflowSpec(_PicklableSpec):
     file: Path
     graphs: Mapping[str, GraphSpec]
     warnings: tuple[Diagnostic, ...] = ()
+    #: Run inputs declared by ``# inputs:`` comment rows: graph name -> field
+    #: names, with ``""`` for the rows that declare them for every graph of the file.
+    inputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "graphs", _frozen(self.graphs))
+        object.__setattr__(self, "inputs", _frozen(self.inputs))
 
     @property
     def graph_names(self) -> tuple[str, ...]:

@@ -1,0 +1,75 @@
+"""What ``agentmap validate`` checks beyond loading: runtime policies, routers, subgraphs, data flow.
+
+Loading a CSV already reports every row and graph error. Here come the checks
+that need more than the file: Context policies and ``func:`` routers (the
+runtime's rules), the graphs that ``graph`` nodes run (other files), and the
+data-flow check against the declared run inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentmap.errors import WorkflowError
+from agentmap.runtime.policies import check_runnable
+from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
+from agentmap.workflow.dataflow import check_data_flow, declared_inputs
+from agentmap.workflow.overrides import apply_agent_overrides
+from agentmap.workflow.spec import GraphSpec, WorkflowSpec
+from agentmap.workflow.subgraphs import resolve_subgraphs
+
+if TYPE_CHECKING:
+    from containers.application import Application
+
+__all__ = ["validate_workflow"]
+
+
+def _with_subgraphs(graph: GraphSpec) -> Iterator[GraphSpec]:
+    """``graph`` and every graph it runs, each once."""
+    seen: set[int] = set()
+    stack = [graph]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(current.subgraphs.values())
+
+
+def validate_workflow(
+    application: Application,
+    workflow: str,
+    graph: str | None,
+    inputs: Sequence[str],
+    *,
+    strict: bool,
+) -> WorkflowSpec:
+    """The loaded workflow with every warning; raises ``WorkflowError`` on any error.
+
+    With ``strict``, data-flow findings are errors too.
+    """
+    path, ref_graph = parse_workflow_ref(workflow)
+
+    def load(file: Path) -> WorkflowSpec:
+        return load_workflow(file, agent_types=application.agent_types_for(file))
+
+    spec = load(path)
+    name = graph or ref_graph
+    chosen = [select_graph(spec, name)] if name else list(spec.graphs.values())
+    resolved = [resolve_subgraphs(spec, g, load) for g in chosen]
+    overrides = application.settings.agents
+    extra = check_runnable(
+        apply_agent_overrides(g, overrides) for top in resolved for g in _with_subgraphs(top)
+    )
+    flow = [
+        diagnostic
+        for g in chosen
+        for diagnostic in check_data_flow(g, (*declared_inputs(spec, g.name), *inputs))
+    ]
+    if strict and flow:
+        raise WorkflowError([replace(d, severity="error") for d in flow])
+    return replace(spec, warnings=(*spec.warnings, *extra, *flow))
