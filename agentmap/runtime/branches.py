@@ -38,10 +38,16 @@ class Branch:
     #: The fan-out target(s) the branch started at, for messages.
     label: str = ""
     running: bool = False
+    #: The nodes whose fan-outs this branch descends from. A path back through
+    #: one of them starts a new fan-out, so it does not make the branch a
+    #: candidate for a join of this one (a retry loop from a join back to the
+    #: node that fanned out must not make siblings wait for each other).
+    forks: tuple[str, ...] = ()
 
 
 def fork(parent: Branch, targets: Iterable[str]) -> list[Branch]:
     """One branch per target, each with a shallow copy of the parent's state."""
+    forks = parent.forks if parent.at in parent.forks else (*parent.forks, parent.at)
     return [
         Branch(
             key=(*parent.key, index),
@@ -49,6 +55,7 @@ def fork(parent: Branch, targets: Iterable[str]) -> list[Branch]:
             state=dict(parent.state),
             changed=set(parent.changed),
             label=target,
+            forks=forks,
         )
         for index, target in enumerate(targets)
     ]
@@ -109,6 +116,7 @@ def merge(
         state=state,
         changed=changed,
         label="+".join(b.label for b in ordered),
+        forks=first.forks,
     )
 
 
@@ -123,11 +131,15 @@ class Reachability:
     def __init__(self, nodes: Mapping[str, NodeSpec]) -> None:
         self._nodes = nodes
         self._everything = frozenset(nodes)
-        self._memo: dict[str, frozenset[str]] = {}
+        self._memo: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
 
-    def after(self, name: str) -> frozenset[str]:
-        """Nodes reachable from ``name`` through one or more routes."""
-        found = self._memo.get(name)
+    def after(self, name: str, barriers: tuple[str, ...] = ()) -> frozenset[str]:
+        """Nodes reachable from ``name`` through one or more routes.
+
+        A route may end at a node of ``barriers`` but not go on through it.
+        """
+        key = (name, barriers)
+        found = self._memo.get(key)
         if found is not None:
             return found
         seen: set[str] = set()
@@ -140,8 +152,9 @@ class Reachability:
                 seen = set(self._everything)
                 break
             seen.add(target)
-            queue.extend(self._targets(target))
-        found = self._memo[name] = frozenset(seen)
+            if target not in barriers:
+                queue.extend(self._targets(target))
+        found = self._memo[key] = frozenset(seen)
         return found
 
     def _targets(self, name: str) -> Iterable[str]:
@@ -159,4 +172,4 @@ class Reachability:
         """
         if not branch.running and branch.at == target:
             return True
-        return target in self.after(branch.at)
+        return target in self.after(branch.at, branch.forks)

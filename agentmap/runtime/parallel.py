@@ -150,7 +150,8 @@ class ParallelRun:
                 {b.at for b in self._live if b not in group and self._reach.can_reach(b, at)}
             )
             waits.append(
-                f"{'+'.join(b.label for b in group)} wait at {at!r} for branches at "
+                f"{'+'.join(b.label for b in group)} wait{'s' if len(group) == 1 else ''} "
+                f"at {at!r} for branches at "
                 f"{', '.join(repr(name) for name in blockers)}"
             )
         return (

@@ -43,8 +43,19 @@ class _Record:
     error: str | None = None
 
 
+def _copy(value: Any) -> Any:
+    if isinstance(value, _IMMUTABLE):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except RecursionError:
+        # Nested deeper than Python can copy (a loop that wraps its own output):
+        # keep the value itself rather than fail the run over a checkpoint.
+        return value
+
+
 def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, _IMMUTABLE) else copy.deepcopy(v) for k, v in values.items()}
+    return {k: _copy(v) for k, v in values.items()}
 
 
 class MemoryStateAdapter:
@@ -78,9 +89,7 @@ class MemoryStateAdapter:
         for _, node, delta in sorted(record.steps, key=lambda item: item[0]):
             state.update(delta)
             path.append(node)
-        return StoredRun(
-            run_id, record.graph, record.status, copy.deepcopy(state), path, record.error
-        )
+        return StoredRun(run_id, record.graph, record.status, _snapshot(state), path, record.error)
 
     def _record(self, run_id: str) -> _Record:
         try:

@@ -338,3 +338,26 @@ def test_fifty_sync_branches_all_wait_at_once() -> None:
     result = make_runner(g, {n: Waits() for n in names}).run()
     assert result.success, result.error
     assert len(result.path) == 51
+
+
+def test_a_retry_loop_back_to_the_fan_out_does_not_make_siblings_wait() -> None:
+    # J fails the first time and goes back to S, which fans out again: A and B can
+    # reach each other only through S, i.e. in the next fan-out, not in this one.
+    calls: list[int] = []
+
+    def join(inputs: dict[str, Any]) -> Any:
+        calls.append(1)
+        return {"error": "again"} if len(calls) == 1 else "done"
+
+    g = graph(
+        node("S", success="A|B"),
+        node("A", success="J"),
+        node("B", success="J"),
+        node("J", success="End", failure="S"),
+        node("End"),
+    )
+    result = make_runner(g, {"J": join}).run()
+    assert result.success, result.error
+    assert result.path.count("S") == 2
+    assert result.path.count("J") == 2
+    assert result.path.count("End") == 1
