@@ -15,9 +15,9 @@ the node with the offending field's name and type, so ``Failure_Next`` applies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from agentmap.agents.base_agent import BaseAgent
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice, flag
 
 __all__ = ["AggregatorAgent", "SplitterAgent"]
 
@@ -27,24 +27,7 @@ _STRATEGIES = ("contiguous", "round_robin")
 _RESERVED = ("error", "__next__")
 
 
-def _bad(kind: str, node: str, key: str, message: str) -> ValueError:
-    return ValueError(f"{kind} node {node!r}: Context key {key!r} {message}")
-
-
-def _choice(kind: str, node: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise _bad(kind, node, key, f"must be one of {allowed}, got {value!r}")
-    return str(value)
-
-
-def _flag(kind: str, node: str, key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(kind, node, key, f"must be true or false, got {value!r}")
-    return value
-
-
-class AggregatorAgent(BaseAgent):
+class AggregatorAgent(ConfiguredAgent):
     """Context: ``mode`` (``"dict"``, ``"list"`` or ``"merge"``), ``skip_missing``.
 
     ``dict`` keeps the input names, so the result can also feed an Output_Field
@@ -55,18 +38,10 @@ class AggregatorAgent(BaseAgent):
     usually worth seeing as ``None`` rather than silently absent.
     """
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
-        self._mode = _choice("aggregator", name, "mode", self.context.get("mode", "dict"), _MODES)
-        self._skip_missing = _flag(
+    def configure(self) -> None:
+        name = self.name
+        self._mode = choice("aggregator", name, "mode", self.context.get("mode", "dict"), _MODES)
+        self._skip_missing = flag(
             "aggregator", name, "skip_missing", self.context.get("skip_missing", False)
         )
 
@@ -92,7 +67,7 @@ class AggregatorAgent(BaseAgent):
         return merged
 
 
-class SplitterAgent(BaseAgent):
+class SplitterAgent(ConfiguredAgent):
     """Context: ``packages`` (a count, or a list of names), ``strategy``.
 
     A count returns a list of lists, for code that takes the packages by index.
@@ -106,20 +81,12 @@ class SplitterAgent(BaseAgent):
     sorted by size or priority evenly over the packages.
     """
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
+    def configure(self) -> None:
+        name = self.name
         raw = self.context.get("packages")
         self._names: tuple[str, ...] | None = None
         if raw is None:
-            raise _bad(
+            raise bad_context(
                 "splitter",
                 name,
                 "packages",
@@ -129,11 +96,11 @@ class SplitterAgent(BaseAgent):
             )
         if isinstance(raw, int) and not isinstance(raw, bool):
             if raw < 1:
-                raise _bad("splitter", name, "packages", f"must be at least 1, got {raw}")
+                raise bad_context("splitter", name, "packages", f"must be at least 1, got {raw}")
             self._count = raw
         elif isinstance(raw, list | tuple):
             if not raw or not all(isinstance(n, str) and n for n in raw):
-                raise _bad(
+                raise bad_context(
                     "splitter",
                     name,
                     "packages",
@@ -141,12 +108,12 @@ class SplitterAgent(BaseAgent):
                 )
             duplicates = sorted({n for n in raw if raw.count(n) > 1})
             if duplicates:
-                raise _bad(
+                raise bad_context(
                     "splitter", name, "packages", f"names {', '.join(duplicates)} more than once"
                 )
             reserved = [n for n in raw if n in _RESERVED]
             if reserved:
-                raise _bad(
+                raise bad_context(
                     "splitter",
                     name,
                     "packages",
@@ -156,13 +123,13 @@ class SplitterAgent(BaseAgent):
             self._names = tuple(raw)
             self._count = len(raw)
         else:
-            raise _bad(
+            raise bad_context(
                 "splitter",
                 name,
                 "packages",
                 f"must be a whole number >= 1 or a list of names, got {raw!r}",
             )
-        self._strategy = _choice(
+        self._strategy = choice(
             "splitter", name, "strategy", self.context.get("strategy", "contiguous"), _STRATEGIES
         )
 

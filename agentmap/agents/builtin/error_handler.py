@@ -26,9 +26,9 @@ for retries that go through other nodes (refresh a token, then call again).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from agentmap.agents.base_agent import BaseAgent
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
 from agentmap.runtime.context import current_node
 
 __all__ = ["ErrorHandlerAgent"]
@@ -36,34 +36,27 @@ __all__ = ["ErrorHandlerAgent"]
 _NEXT = "__next__"
 
 
-def _bad(node: str, key: str, message: str) -> ValueError:
-    return ValueError(f"error_handler node {node!r}: Context key {key!r} {message}")
-
-
-class ErrorHandlerAgent(BaseAgent):
+class ErrorHandlerAgent(ConfiguredAgent):
     """Context: ``retry_target``, ``give_up_target``, ``max_attempts`` (default 3)."""
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
+    def configure(self) -> None:
+        name = self.name
         targets: dict[str, str | None] = {}
         for key in ("retry_target", "give_up_target"):
             value = self.context.get(key)
             if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise _bad(name, key, f"must be a node name, got {value!r}")
+                raise bad_context("error_handler", name, key, f"must be a node name, got {value!r}")
             targets[key] = value.strip() if isinstance(value, str) else None
         self._retry_target = targets["retry_target"]
         self._give_up_target = targets["give_up_target"]
         max_attempts = self.context.get("max_attempts", 3)
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise _bad(name, "max_attempts", f"must be a whole number >= 1, got {max_attempts!r}")
+            raise bad_context(
+                "error_handler",
+                name,
+                "max_attempts",
+                f"must be a whole number >= 1, got {max_attempts!r}",
+            )
         self._max_attempts = max_attempts
 
     def process(self, inputs: dict[str, Any]) -> Any:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from agentmap.agents.base_agent import BaseAgent
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, flag
 from agentmap.agents.builtin.core import passthrough
 from agentmap.agents.prompt_template import placeholders, render_prompt
 
@@ -43,14 +43,10 @@ def as_text(value: Any, *, pretty: bool = True) -> str:
     return str(value)
 
 
-def _bad(kind: str, node: str, key: str, message: str) -> ValueError:
-    return ValueError(f"{kind} node {node!r}: Context key {key!r} {message}")
-
-
 _FORMATS = ("text", "json")
 
 
-class FormatterAgent(BaseAgent):
+class FormatterAgent(ConfiguredAgent):
     """Context: ``format`` (``"text"``, the default, or ``"json"``).
 
     With a Prompt, the Prompt is the format. Without one, a single input comes
@@ -61,21 +57,13 @@ class FormatterAgent(BaseAgent):
     all of them), for a node whose output is read by a program.
     """
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
+    def configure(self) -> None:
+        name = self.name
         fmt = self.context.get("format", "text")
         if fmt not in _FORMATS:
-            raise _bad("formatter", name, "format", f"must be 'text' or 'json', got {fmt!r}")
+            raise bad_context("formatter", name, "format", f"must be 'text' or 'json', got {fmt!r}")
         if fmt == "json" and self.prompt:
-            raise _bad(
+            raise bad_context(
                 "formatter",
                 name,
                 "format",
@@ -95,7 +83,7 @@ class FormatterAgent(BaseAgent):
         return "\n".join(f"{key}: {as_text(value, pretty=False)}" for key, value in inputs.items())
 
 
-class SummaryAgent(BaseAgent):
+class SummaryAgent(ConfiguredAgent):
     """Context: ``format`` (per input, default ``"{key}: {value}"``), ``separator``
     (default a blank line), ``skip_empty`` (default true); the Prompt is a header.
 
@@ -105,18 +93,10 @@ class SummaryAgent(BaseAgent):
     digest full of ``"key: "`` lines reads as broken.
     """
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
+    def configure(self) -> None:
+        name = self.name
         if self.context.get("llm"):
-            raise _bad(
+            raise bad_context(
                 "summary",
                 name,
                 "llm",
@@ -127,10 +107,10 @@ class SummaryAgent(BaseAgent):
             )
         fmt = self.context.get("format", "{key}: {value}")
         if not isinstance(fmt, str):
-            raise _bad("summary", name, "format", f"must be text, got {type(fmt).__name__}")
+            raise bad_context("summary", name, "format", f"must be text, got {type(fmt).__name__}")
         unknown = [p for p in placeholders(fmt) if p not in ("key", "value")]
         if unknown:
-            raise _bad(
+            raise bad_context(
                 "summary",
                 name,
                 "format",
@@ -139,12 +119,10 @@ class SummaryAgent(BaseAgent):
             )
         separator = self.context.get("separator", "\n\n")
         if not isinstance(separator, str):
-            raise _bad(
+            raise bad_context(
                 "summary", name, "separator", f"must be text, got {type(separator).__name__}"
             )
-        skip_empty = self.context.get("skip_empty", True)
-        if not isinstance(skip_empty, bool):
-            raise _bad("summary", name, "skip_empty", f"must be true or false, got {skip_empty!r}")
+        skip_empty = flag("summary", name, "skip_empty", self.context.get("skip_empty", True))
         self._format = fmt
         self._separator = separator
         self._skip_empty = skip_empty

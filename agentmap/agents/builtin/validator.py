@@ -28,9 +28,9 @@ import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from agentmap.agents.base_agent import BaseAgent
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
 from agentmap.agents.builtin.core import passthrough
 
 __all__ = ["ValidatorAgent"]
@@ -96,26 +96,17 @@ class _Unresolved(Exception):
     """A rule or required name that no input can provide: a configuration problem."""
 
 
-class ValidatorAgent(BaseAgent):
+class ValidatorAgent(ConfiguredAgent):
     """Context: ``required`` (default: every input), ``fields`` ({field: rules})."""
 
-    run_inline: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        name: str,
-        prompt: str = "",
-        context: Mapping[str, Any] | None = None,
-        **services: Any,
-    ) -> None:
-        super().__init__(name, prompt, context, **services)
+    def configure(self) -> None:
         self._required = self._parse_required(self.context.get("required"))
         self._rules = self._parse_fields(self.context.get("fields"))
 
     # ------------------------------------------------------------------ Context parsing
 
     def _bad(self, key: str, message: str) -> ValueError:
-        return ValueError(f"validator node {self.name!r}: Context key {key!r} {message}")
+        return bad_context("validator", self.name, key, message)
 
     def _parse_required(self, raw: Any) -> tuple[str, ...] | None:
         if raw is None:
