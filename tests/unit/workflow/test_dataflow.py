@@ -14,19 +14,10 @@ from agentmap.workflow import load_workflow, select_graph
 from agentmap.workflow.dataflow import check_data_flow, declared_inputs
 from agentmap.workflow.parsing import parse_inputs_directive
 from agentmap.workflow.reader import read_table
+from tests.unit.workflow.samples import PARALLEL
 
 Writer = Callable[..., Path]
 HEADER = "GraphName,Node,AgentType,Edge,Success_Next,Failure_Next,Input_Fields,Output_Field\n"
-PARALLEL = (
-    "GraphName,Node,AgentType,Success_Next,Failure_Next,Input_Fields,Output_Field\n"
-    "P,SplitWork,splitter,TaskA|TaskB|TaskC,Error,input_data,work_packages\n"
-    "P,TaskA,echo,Join,Error,work_packages,result_a\n"
-    "P,TaskB,echo,Join,Error,work_packages,result_b\n"
-    "P,TaskC,echo,Join,Error,work_packages,result_c\n"
-    "P,Join,aggregator,End,Error,result_a|result_b|result_c,combined_result\n"
-    "P,End,echo,,,combined_result,final\n"
-    "P,Error,echo,End,,error,error_message\n"
-)
 
 
 def rows(*lines: str) -> str:

@@ -7,18 +7,9 @@ from pathlib import Path
 
 from agentmap.workflow import GraphSpec, load_workflow, select_graph
 from agentmap.workflow.diagram import Route, routes, to_mermaid, to_text
+from tests.unit.workflow.samples import PARALLEL
 
 Writer = Callable[..., Path]
-PARALLEL = (
-    "GraphName,Node,AgentType,Success_Next,Failure_Next,Input_Fields,Output_Field\n"
-    "P,SplitWork,splitter,TaskA|TaskB|TaskC,Error,input_data,work_packages\n"
-    "P,TaskA,echo,Join,Error,work_packages,result_a\n"
-    "P,TaskB,echo,Join,Error,work_packages,result_b\n"
-    "P,TaskC,echo,Join,Error,work_packages,result_c\n"
-    "P,Join,aggregator,End,Error,result_a|result_b|result_c,combined_result\n"
-    "P,End,echo,,,combined_result,final\n"
-    "P,Error,echo,End,,error,error_message\n"
-)
 ROUTES = (
     "GraphName,Node,AgentType,Edge,Success_Next,Failure_Next,Context,Description\n"
     'D,Ask user,input,,Route?,,,"  Asks   the\n'
