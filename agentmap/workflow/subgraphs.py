@@ -93,7 +93,15 @@ class _Resolver:
                         node, f"subgraph workflow file {str(path)!r} not found", column="Context"
                     )
                 )
-            spec = self._files[key] = self._load(path)
+            try:
+                spec = self._files[key] = self._load(path)
+            except WorkflowError as exc:
+                note = Diagnostic.for_node(
+                    node,
+                    f"runs a graph of {str(path)!r}, which does not load (errors above)",
+                    column="Context",
+                )
+                raise WorkflowError([*exc.diagnostics, note]) from None
         return spec
 
     def resolve(self, workflow: WorkflowSpec, graph: GraphSpec, via: NodeSpec | None) -> GraphSpec:

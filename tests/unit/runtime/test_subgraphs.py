@@ -170,3 +170,17 @@ def test_graph_node_without_a_loaded_subgraph_is_refused_when_building() -> None
     g = graph(node("Call", "graph", context={"workflow": "::X"}))
     with pytest.raises(WorkflowError, match="subgraph was not loaded"):
         GraphRunner(g, factory)
+
+
+def test_errors_in_a_subgraph_file_name_that_file_and_the_calling_node(tmp_path: Path) -> None:
+    write(tmp_path / "child.csv", "Child,A,echo,Nowhere,,,,,\n")
+    csv = write(tmp_path / "main.csv", 'Main,Call,graph,,,,,,"{""workflow"": ""child.csv""}"\n')
+    with pytest.raises(WorkflowError) as caught:
+        load_graph(csv)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'child.csv'}:2, graph 'Child', node 'A'")
+    assert "target 'Nowhere' is not a node of this graph" in lines[0]
+    assert lines[-1] == (
+        f"{csv}:2, graph 'Main', node 'Call', column 'Context': runs a graph of "
+        f"{str(tmp_path / 'child.csv')!r}, which does not load (errors above)"
+    )
