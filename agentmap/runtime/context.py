@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentmap.workflow.spec import NodeSpec
+
+if TYPE_CHECKING:
+    from agentmap.runtime.usage import UsageSink
 
 __all__ = ["NodeContext", "current_node"]
 
@@ -31,6 +34,8 @@ class NodeContext:
     #: through the node's Output_Field. Built-ins such as ``error_handler`` read
     #: the run's ``errors`` here when the CSV does not list them as an input.
     state: Mapping[str, Any] | None = None
+    #: Where LLM services report their calls (see ``agentmap.runtime.usage``).
+    usage: UsageSink | None = None
 
 
 _current: ContextVar[NodeContext | None] = ContextVar("agentmap_current_node", default=None)

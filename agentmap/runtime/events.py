@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
+    "LLMCalled",
     "NodeFailed",
     "NodeFinished",
     "NodeRetried",
@@ -100,3 +101,18 @@ class NodeRetried(RunEvent):
     step: int = 0
     attempt: int = 2
     delay: float = 0.0
+
+
+@dataclass(slots=True)
+class LLMCalled(RunEvent):
+    """One LLM call made by a node: model, latency, tokens, cost (no message contents)."""
+
+    kind: ClassVar[str] = "llm_called"
+    node: str = ""
+    model: str = ""
+    provider: str | None = None
+    latency: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cached: bool = False

@@ -22,6 +22,7 @@ __all__ = [
     "ASYNC",
     "INLINE",
     "NEXT_KEY",
+    "STATE_KEY",
     "THREAD",
     "AgentFactory",
     "CompiledNode",
@@ -32,6 +33,8 @@ __all__ = [
 
 #: The reserved result key an agent uses to pick one of its listed targets.
 NEXT_KEY = "__next__"
+#: The reserved result key holding extra state writes (an LLM agent's memory).
+STATE_KEY = "__state__"
 #: How ``process`` is called: directly on the loop, awaited, or in a worker thread.
 INLINE, ASYNC, THREAD = 0, 1, 2
 
@@ -119,16 +122,8 @@ def compile_node(
 def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str | None:
     """Fill ``delta`` with the node's outputs; return the node chosen by ``__next__``."""
     chosen: str | None = None
-    if isinstance(result, Mapping) and NEXT_KEY in result:
-        chosen = result[NEXT_KEY]
-        allowed = node.on_success
-        if not isinstance(chosen, str) or chosen not in allowed:
-            raise NodeFailure(
-                "RoutingError",
-                f"node {node.name!r} chose {chosen!r} via {NEXT_KEY}, which is not one of "
-                f"its targets ({', '.join(allowed) or 'none'})",
-            )
-        result = {k: v for k, v in result.items() if k != NEXT_KEY}
+    if isinstance(result, Mapping) and (NEXT_KEY in result or STATE_KEY in result):
+        chosen, result = _reserved_keys(node, result, delta)
     if node.whole_output is not None:
         delta[node.whole_output] = result
     elif node.merge_output:
@@ -152,3 +147,28 @@ def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str
         for key, name in node.outputs:
             delta[key] = result[name]
     return chosen
+
+
+def _reserved_keys(
+    node: CompiledNode, result: Mapping[str, Any], delta: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """Apply ``__next__`` and ``__state__``; return the choice and the rest of the result."""
+    chosen = result.get(NEXT_KEY)
+    if NEXT_KEY in result:
+        allowed = node.on_success
+        if not isinstance(chosen, str) or chosen not in allowed:
+            raise NodeFailure(
+                "RoutingError",
+                f"node {node.name!r} chose {chosen!r} via {NEXT_KEY}, which is not one of "
+                f"its targets ({', '.join(allowed) or 'none'})",
+            )
+    if STATE_KEY in result:
+        extra = result[STATE_KEY]
+        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
+            raise NodeFailure(
+                "OutputError",
+                f"node {node.name!r} returned {STATE_KEY} = {extra!r}; it must map field names "
+                "to values",
+            )
+        delta.update(extra)
+    return chosen, {k: v for k, v in result.items() if k not in (NEXT_KEY, STATE_KEY)}

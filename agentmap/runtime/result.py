@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agentmap.runtime.usage import LLMUsage, usage_summary
+
 __all__ = ["NodeTiming", "RunResult", "RunStatus"]
 
 RunStatus = Literal["completed", "failed", "suspended"]
@@ -31,6 +33,17 @@ class RunResult:
     #: The node whose unhandled failure ended the run, if any.
     failed_node: str | None = None
     duration: float = 0.0
+    #: Every LLM call of the run, subgraphs' included, in the order they finished.
+    llm_calls: list[LLMUsage] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return sum(c.prompt_tokens + c.completion_tokens for c in self.llm_calls)
+
+    @property
+    def cost(self) -> float | None:
+        costs = [c.cost for c in self.llm_calls if c.cost is not None]
+        return sum(costs) if costs else None
 
     @property
     def success(self) -> bool:
@@ -62,5 +75,6 @@ class RunResult:
                 }
                 for t in self.timings
             ],
+            "llm": usage_summary(self.llm_calls),
             "state": self.state,
         }

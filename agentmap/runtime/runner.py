@@ -41,6 +41,7 @@ from agentmap.runtime.policies import RETURNED_ERROR
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
 from agentmap.runtime.routers import route
 from agentmap.runtime.subgraph import SubgraphCall
+from agentmap.runtime.usage import UsageSink
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
     LoggerProtocol,
@@ -95,6 +96,7 @@ class _Run:
 
     run_id: str
     initial: Mapping[str, Any]
+    usage: UsageSink
     path: list[str] = field(default_factory=list)
     timings: list[NodeTiming] = field(default_factory=list)
     #: Node -> error of its last failed execution (handled failures included).
@@ -211,7 +213,9 @@ class GraphRunner:
         graph = self.graph.name
         adapter = self._state_adapter
         current: dict[str, Any] = dict(state or {})
-        run = _Run(run_id, MappingProxyType(dict(current)))
+        run = _Run(
+            run_id, MappingProxyType(dict(current)), UsageSink(run_id, graph, self._tracker.record)
+        )
         started = time.perf_counter()
         self._tracker.record(
             ev.RunStarted(
@@ -254,6 +258,7 @@ class GraphRunner:
             error=error,
             failed_node=run.failed_node,
             duration=duration,
+            llm_calls=run.usage.calls,
         )
 
     async def _drive(self, run: _Run, state: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -337,7 +342,7 @@ class GraphRunner:
             inputs = {param: state.get(key) for key, param in node.inputs}
         t0 = time.perf_counter()
         tracker.record(ev.NodeStarted(run_id, graph, time.time(), node=node.name, step=step))
-        ctx = NodeContext(run_id, graph, node.spec, run.initial, 1, state)
+        ctx = NodeContext(run_id, graph, node.spec, run.initial, 1, state, run.usage)
         token = _current.set(ctx)
         try:
             ok, value, error_type, attempts = await self._attempts(node, inputs, ctx, step)

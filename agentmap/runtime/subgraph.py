@@ -43,12 +43,15 @@ class SubgraphCall:
 
     async def __call__(self, inputs: Mapping[str, Any]) -> Any:
         try:
-            parent = current_node().run_id
+            ctx = current_node()
         except LookupError:  # called outside a run (a unit test): no parent to nest under
-            parent = "direct"
+            ctx = None
+        parent = ctx.run_id if ctx is not None else "direct"
         run_id = f"{parent}/{self.node.name}/{next(self._count)}"
         result = await self.runner.arun(inputs, run_id=run_id, parent=(parent, self.node.name))
         graph = self.runner.graph.name
+        if ctx is not None and ctx.usage is not None and result.llm_calls:
+            ctx.usage.absorb(result.llm_calls)
         if not result.success:
             if result.failed_node:
                 # The node's own error, not the "no route to handle it" wrapper around it.
