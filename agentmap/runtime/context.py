@@ -36,6 +36,8 @@ class NodeContext:
     state: Mapping[str, Any] | None = None
     #: Where LLM services report their calls (see ``agentmap.runtime.usage``).
     usage: UsageSink | None = None
+    #: Every node of the graph being run (an orchestrator reads its targets' Descriptions).
+    graph_nodes: Mapping[str, NodeSpec] | None = None
 
 
 _current: ContextVar[NodeContext | None] = ContextVar("agentmap_current_node", default=None)

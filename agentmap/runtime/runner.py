@@ -342,7 +342,9 @@ class GraphRunner:
             inputs = {param: state.get(key) for key, param in node.inputs}
         t0 = time.perf_counter()
         tracker.record(ev.NodeStarted(run_id, graph, time.time(), node=node.name, step=step))
-        ctx = NodeContext(run_id, graph, node.spec, run.initial, 1, state, run.usage)
+        ctx = NodeContext(
+            run_id, graph, node.spec, run.initial, 1, state, run.usage, self.graph.nodes
+        )
         token = _current.set(ctx)
         try:
             ok, value, error_type, attempts = await self._attempts(node, inputs, ctx, step)
