@@ -67,11 +67,40 @@ class LLMSettings(_Section):
     """Which LLM backend answers ``llm`` agents, and its defaults for every call."""
 
     backend: Literal["fake", "litellm"] = "litellm"
+    #: The model of a call that names neither a model nor a provider.
     model: str = "gpt-4o-mini"
+    #: An OpenAI-compatible server to send every call to (a proxy, vLLM, a local fake).
     api_base: str | None = None
+    #: Sent with every call; without it litellm reads the provider's usual variable
+    #: (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...).
     api_key: SecretStr | None = None
+    #: Per-provider keys, used for that provider's models instead of ``api_key``.
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    #: Seconds per request (each retry gets its own).
     timeout: float = Field(default=60.0, gt=0)
     temperature: float | None = None
+    #: ``provider="openai"`` in a call (or an ``openai`` agent) means this model.
+    providers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "openai": "gpt-4o-mini",
+            "anthropic": "anthropic/claude-3-5-haiku-latest",
+            "google": "gemini/gemini-1.5-flash",
+        }
+    )
+    #: Short names for models: ``model: fast`` in a Context means ``aliases["fast"]``.
+    aliases: dict[str, str] = Field(default_factory=dict)
+    #: Retries of one request on rate limits, timeouts and 5xx (never on 4xx).
+    retries: int = Field(default=2, ge=0)
+    #: Models tried in order when a model keeps failing.
+    fallbacks: list[str] = Field(default_factory=list)
+    #: Calls in flight at once, over every model; None for no limit.
+    max_concurrency: int | None = Field(default=None, ge=1)
+    #: The same per provider (``{"openai": 20}``).
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    #: Reuse replies of identical requests at temperature 0 (or with Context cache: true).
+    cache: bool = True
+    #: Seconds a cached reply stays valid; None keeps it as long as the cache does.
+    cache_ttl: float | None = None
     #: Replies the ``fake`` backend gives in order (then ``fake_default``).
     fake_responses: list[str] = Field(default_factory=list)
     fake_default: str | None = None

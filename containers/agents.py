@@ -133,7 +133,11 @@ class AgentsContainer(containers.DeclarativeContainer):
     factory = providers.Factory(
         AgentFactory,
         registry=registry,
-        services=providers.Dict(llm=services.llm.provider, cache=services.cache.provider),
+        services=providers.Dict(
+            llm=services.llm.provider,
+            cache=services.cache.provider,
+            prompt=services.prompts.provider,
+        ),
         logger=logger,
         tracker=services.tracker,
         state_adapter=services.state,

@@ -19,6 +19,8 @@ from dependency_injector import containers, providers
 from agentmap.agents.registry import AgentRegistry
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.runner import GraphRunner, RunOptions
+from agentmap.services.prompts import resolve_graph_prompts
+from agentmap.services.protocols import PromptServiceProtocol
 from agentmap.settings import AgentMapSettings, load_settings
 from agentmap.workflow import load_graph
 from agentmap.workflow.overrides import apply_agent_overrides
@@ -77,18 +79,35 @@ class Application:
         """Load and validate a graph, with this environment's agent overrides applied.
 
         Custom agents are looked up in the configured folder and in a
-        ``custom_agents`` folder beside the CSV.
+        ``custom_agents`` folder beside the CSV. Prompt references
+        (``prompt:name``, ``file:path``, ``yaml:path#key``) are replaced by their
+        text, in the graph and its subgraphs; one that resolves to nothing is a
+        ``WorkflowError``.
         """
         spec, chosen = load_graph(workflow, graph, agent_types=self.agent_types_for)
         for warning in spec.warnings:
             self.container.core.logger().warning(str(warning))
-        return spec, apply_agent_overrides(chosen, self.settings.agents)
+        chosen = apply_agent_overrides(chosen, self.settings.agents)
+        return spec, resolve_graph_prompts(chosen, self.prompts_for)
 
     def agent_types_for(self, csv_path: Path) -> list[str]:
         """Every agent type a workflow at ``csv_path`` may use (built-in and custom)."""
         registry: AgentRegistry = self.container.agents.registry()
         registry.load_folder(csv_path.parent / "custom_agents")
         return registry.names
+
+    def prompts_for(self, csv_path: Path | None) -> PromptServiceProtocol:
+        """The prompt service for references in the CSV at ``csv_path``.
+
+        It looks in the configured prompts folder and a ``prompts`` folder beside
+        the CSV, and tries relative file paths beside the CSV first.
+        """
+        service: PromptServiceProtocol = self.container.services.prompts()
+        for_workflow = getattr(service, "for_workflow", None)
+        if callable(for_workflow):
+            derived: PromptServiceProtocol = for_workflow(csv_path)
+            return derived
+        return service
 
     def runner(self, graph: GraphSpec) -> GraphRunner:
         runner: GraphRunner = self.container.runner(graph)
@@ -118,10 +137,11 @@ class Application:
     def use(self, **services: Any) -> Iterator[Application]:
         """Replace services for the duration of a ``with`` block (tests, scripts).
 
-        Keys: ``llm``, ``cache``, ``tracker``, ``state``. Agents built inside the
-        block receive the given objects; the overrides are reset on exit.
+        Keys: ``llm``, ``cache``, ``tracker``, ``state``, ``prompts``. Agents built
+        (and workflows loaded) inside the block receive the given objects; the
+        overrides are reset on exit.
         """
-        known = {"llm", "cache", "tracker", "state"}
+        known = {"llm", "cache", "tracker", "state", "prompts"}
         unknown = sorted(set(services) - known)
         if unknown:
             raise TypeError(f"unknown service(s) {unknown}; known: {sorted(known)}")

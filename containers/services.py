@@ -73,7 +73,17 @@ class ServicesContainer(containers.DeclarativeContainer):
             path=settings.provided.cache.path,
             default_ttl=settings.provided.cache.default_ttl,
         ),
-        redis=_missing("cache.backend", "redis", "issue #4"),
+        redis=_backend(
+            "agentmap.services.cache.redis:RedisCache",
+            url=settings.provided.cache.redis_url,
+            default_ttl=settings.provided.cache.default_ttl,
+        ),
+    )
+    #: Resolves ``prompt:``, ``file:`` and ``yaml:`` references (the configured prompts folder;
+    #: ``for_workflow`` adds the ``prompts/`` folder beside a CSV).
+    prompts = _backend(
+        "agentmap.services.prompts:PromptService",
+        providers.List(settings.provided.paths.prompts),
     )
     llm = providers.Selector(
         settings.provided.llm.backend,

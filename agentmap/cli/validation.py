@@ -1,8 +1,10 @@
-"""What ``agentmap validate`` checks beyond loading: runtime policies, routers, subgraphs, data flow.
+"""What ``agentmap validate`` checks beyond loading: runtime policies, routers, subgraphs,
+prompt references, data flow.
 
 Loading a CSV already reports every row and graph error. Here come the checks
 that need more than the file: Context policies and ``func:`` routers (the
-runtime's rules), the graphs that ``graph`` nodes run (other files), and the
+runtime's rules), the graphs that ``graph`` nodes run (other files), the
+``prompt:`` / ``file:`` / ``yaml:`` references of the Prompt column, and the
 data-flow check against the declared run inputs.
 """
 
@@ -13,8 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentmap.errors import WorkflowError
+from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime.policies import check_runnable
+from agentmap.services.prompts import resolve_graph_prompts
 from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
 from agentmap.workflow.dataflow import check_data_flow, declared_inputs
 from agentmap.workflow.overrides import apply_agent_overrides
@@ -61,10 +64,22 @@ def validate_workflow(
     name = graph or ref_graph
     chosen = [select_graph(spec, name)] if name else list(spec.graphs.values())
     resolved = [resolve_subgraphs(spec, g, load) for g in chosen]
+    problems: list[Diagnostic] = []
+    for top in resolved:
+        try:
+            resolve_graph_prompts(top, application.prompts_for)
+        except WorkflowError as exc:
+            problems.extend(exc.diagnostics)
+    problems = list(dict.fromkeys(problems))  # graphs may share subgraphs
     overrides = application.settings.agents
-    extra = check_runnable(
-        apply_agent_overrides(g, overrides) for top in resolved for g in _with_subgraphs(top)
-    )
+    try:
+        extra = check_runnable(
+            apply_agent_overrides(g, overrides) for top in resolved for g in _with_subgraphs(top)
+        )
+    except WorkflowError as exc:
+        raise WorkflowError([*problems, *exc.diagnostics]) from None
+    if problems:
+        raise WorkflowError(problems)
     flow = [
         diagnostic
         for g in chosen

@@ -4,7 +4,8 @@ A reply is chosen, in order, from: the first of ``patterns`` (regex -> reply)
 that matches the last message's text; the next unused item of ``responses``;
 ``default``. When none applies the call fails loudly instead of inventing
 text, because a test that silently got a made-up answer proves nothing.
-Every call is recorded in ``calls`` for assertions.
+Every call is recorded in ``calls`` for assertions, and reported to the run
+like a real call (word counts as tokens, no cost), so ``--json`` shows it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from agentmap.runtime.usage import LLMUsage, report_llm_call
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -127,6 +130,16 @@ class FakeLLMService:
                 "`llm.fake_responses` / `llm.fake_default` (for example "
                 'AGENTMAP_LLM__FAKE_DEFAULT="ok").'
             )
+        report_llm_call(
+            LLMUsage(
+                model=model or "fake",
+                provider=provider or "fake",
+                latency=self.latency,
+                prompt_tokens=sum(len(_message_text(m).split()) for m in messages),
+                completion_tokens=len(call.reply.split()),
+                cost=0.0,
+            )
+        )
         return call.reply
 
     def _pick(self, prompt: str) -> str | None:

@@ -1,32 +1,270 @@
-"""The litellm LLM backend — NOT IMPLEMENTED YET (issue #4).
+"""The litellm LLM backend: any provider litellm supports, through one litellm Router.
 
-The container's ``llm`` Selector already has its ``litellm`` slot, so the
-settings and the wiring are final; only this adapter is missing. Until it
-lands, selecting it fails with a message that says so, instead of a run that
-silently does nothing. It is the one module that may import litellm, lazily.
+The Router does the reliability work, so this module does not stack a retry
+loop of its own on top: per-request timeouts, retries with back-off on rate
+limits, timeouts and 5xx only (its retry policy gives 4xx errors zero
+retries), and fallback models. What this module adds is what the Router does
+not know: model names as a workflow writes them (a provider, an alias, the
+default), concurrency limits per event loop and per provider, secrets from
+settings, and a usage report (model, latency, tokens, cost) for every call.
+
+It is the one module that imports litellm, on first use: a run with no LLM node
+never pays the import (about two seconds).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
 import os
-from typing import Any, NoReturn
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
+from agentmap.runtime.usage import LLMUsage, report_llm_call
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from agentmap.settings import LLMSettings
 
 __all__ = ["LiteLLMService"]
 
+#: Retry policy by litellm exception: a request error never gets better by repeating it.
+_NO_RETRY = (
+    "BadRequestErrorRetries",
+    "AuthenticationErrorRetries",
+    "NotFoundErrorRetries",
+    "ContentPolicyViolationErrorRetries",
+)
+_RETRY = (
+    "TimeoutErrorRetries",
+    "RateLimitErrorRetries",
+    "InternalServerErrorRetries",
+    "ServiceUnavailableErrorRetries",
+)
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+    try:
+        import litellm
+    except ImportError:
+        raise MissingExtraError("litellm", "llm", "The litellm LLM backend") from None
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
 
 class LiteLLMService:
-    def __init__(self, settings: Any) -> None:
-        if importlib.util.find_spec("litellm") is None:
-            raise MissingExtraError("litellm", "llm", "The litellm LLM backend")
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        self._unfinished()
+    """``LLMServiceProtocol`` over a litellm Router built from ``LLMSettings``."""
 
-    @staticmethod
-    def _unfinished() -> NoReturn:
-        raise ConfigurationError(
-            "the litellm LLM backend is not implemented in this version yet (issue #4); "
-            "use the scripted fake for now: AGENTMAP_LLM__BACKEND=fake"
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self._litellm = _import_litellm()
+        from litellm.router import Router
+        from litellm.types.router import RetryPolicy
+
+        retries = settings.retries
+        policy = RetryPolicy(
+            **dict.fromkeys(_NO_RETRY, 0), **dict.fromkeys(_RETRY, retries), DefaultRetries=0
         )
+        self._router = Router(
+            model_list=[],
+            num_retries=retries,
+            retry_policy=policy,
+            timeout=settings.timeout,
+            default_fallbacks=list(settings.fallbacks) or None,
+            # A model that failed is not benched for the next row of a batch: the
+            # retry policy and fallbacks are the whole reliability story.
+            disable_cooldowns=True,
+        )
+        self._deployed: set[str] = set()
+        self._deploy_lock = threading.Lock()
+        for model in (*settings.fallbacks,):
+            self._deploy(model)
+        # Concurrency limits: asyncio semaphores belong to one event loop (a batch
+        # script may run several loops over one service), threading ones to sync calls.
+        self._async_limits: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
+        self._sync_limits = {
+            key: threading.BoundedSemaphore(n) for key, n in self._limits().items()
+        }
+
+    # ------------------------------------------------------------------ models
+
+    def resolve_model(self, provider: str | None = None, model: str | None = None) -> str:
+        """The litellm model name for a call: alias, then provider default, then default."""
+        settings = self.settings
+        if model:
+            return settings.aliases.get(model, model)
+        if provider:
+            try:
+                return settings.providers[provider.lower()]
+            except KeyError:
+                known = ", ".join(sorted(settings.providers)) or "none"
+                raise ConfigurationError(
+                    f"no model configured for LLM provider {provider!r} (known: {known}); "
+                    f"set llm.providers.{provider.lower()} in your settings"
+                ) from None
+        return settings.aliases.get(settings.model, settings.model)
+
+    def provider_of(self, model: str) -> str | None:
+        try:
+            return str(self._litellm.get_llm_provider(model)[1])
+        except Exception:  # an unknown model name: litellm will say so when called
+            return None
+
+    def _api_key(self, provider: str | None) -> str | None:
+        keys = self.settings.api_keys
+        secret = keys.get(provider) if provider else None
+        secret = secret or self.settings.api_key
+        return secret.get_secret_value() if secret is not None else None
+
+    def _deploy(self, model: str) -> None:
+        """Add ``model`` to the Router the first time it is used."""
+        if model in self._deployed:
+            return
+        with self._deploy_lock:
+            if model in self._deployed:
+                return
+            from litellm.types.router import Deployment, LiteLLM_Params
+
+            params: dict[str, Any] = {"model": model, "timeout": self.settings.timeout}
+            if self.settings.api_base:
+                params["api_base"] = self.settings.api_base
+            key = self._api_key(self.provider_of(model))
+            if key is not None:
+                params["api_key"] = key
+            self._router.upsert_deployment(
+                Deployment(model_name=model, litellm_params=LiteLLM_Params(**params))
+            )
+            self._deployed.add(model)
+
+    # ------------------------------------------------------------------ limits
+
+    def _limits(self) -> dict[str, int]:
+        limits = {f"provider:{p}": n for p, n in self.settings.provider_concurrency.items()}
+        if self.settings.max_concurrency is not None:
+            limits["all"] = self.settings.max_concurrency
+        return limits
+
+    def _limit_keys(self, provider: str | None) -> list[str]:
+        keys = ["all"] if self.settings.max_concurrency is not None else []
+        if provider and provider in self.settings.provider_concurrency:
+            keys.append(f"provider:{provider}")
+        return keys
+
+    @asynccontextmanager
+    async def _async_slot(self, provider: str | None) -> AsyncIterator[None]:
+        keys = self._limit_keys(provider)
+        if not keys:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        semaphores = self._async_limits.get(loop)
+        if semaphores is None:
+            semaphores = {key: asyncio.Semaphore(n) for key, n in self._limits().items()}
+            self._async_limits[loop] = semaphores
+        acquired: list[asyncio.Semaphore] = []
+        try:
+            for key in keys:
+                await semaphores[key].acquire()
+                acquired.append(semaphores[key])
+            yield
+        finally:
+            for semaphore in reversed(acquired):
+                semaphore.release()
+
+    @contextmanager
+    def _sync_slot(self, provider: str | None) -> Iterator[None]:
+        acquired = []
+        try:
+            for key in self._limit_keys(provider):
+                self._sync_limits[key].acquire()
+                acquired.append(self._sync_limits[key])
+            yield
+        finally:
+            for semaphore in reversed(acquired):
+                semaphore.release()
+
+    # ------------------------------------------------------------------ calls
+
+    def _request(
+        self,
+        provider: str | None,
+        messages: Sequence[Mapping[str, Any]],
+        model: str | None,
+        temperature: float | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[str, str | None, dict[str, Any]]:
+        resolved = self.resolve_model(provider, model)
+        self._deploy(resolved)
+        kwargs.pop("cache", None)  # the caching wrapper's flag, not litellm's
+        request: dict[str, Any] = {"model": resolved, "messages": [dict(m) for m in messages]}
+        if temperature is None:
+            temperature = self.settings.temperature
+        if temperature is not None:
+            request["temperature"] = temperature
+        request.update(kwargs)
+        return resolved, provider or self.provider_of(resolved), request
+
+    def _usage(self, response: Any, model: str, provider: str | None, started: float) -> str:
+        latency = time.perf_counter() - started
+        usage = getattr(response, "usage", None)
+        try:
+            cost: float | None = float(self._litellm.completion_cost(completion_response=response))
+        except Exception:  # a model missing from litellm's price table
+            cost = None
+        report_llm_call(
+            LLMUsage(
+                model=model,
+                provider=provider,
+                latency=latency,
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                cost=cost,
+            )
+        )
+        content = response.choices[0].message.content
+        return "" if content is None else str(content)
+
+    def call_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        resolved, provider_name, request = self._request(
+            provider, messages, model, temperature, kwargs
+        )
+        started = time.perf_counter()
+        with self._sync_slot(provider_name):
+            response = self._router.completion(**request)
+        return self._usage(response, resolved, provider_name, started)
+
+    async def acall_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        resolved, provider_name, request = self._request(
+            provider, messages, model, temperature, kwargs
+        )
+        started = time.perf_counter()
+        async with self._async_slot(provider_name):
+            response = await self._router.acompletion(**request)
+        return self._usage(response, resolved, provider_name, started)
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> LiteLLMService:
+        return cls(settings)
