@@ -134,7 +134,7 @@ class AgentsContainer(containers.DeclarativeContainer):
         AgentFactory,
         registry=registry,
         services=providers.Dict(
-            llm=services.llm.provider,
+            llm=services.llm_service.provider,
             cache=services.cache.provider,
             prompt=services.prompts.provider,
         ),

@@ -10,6 +10,7 @@ one instance, and one connection pool, per service.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from dependency_injector import containers, providers
@@ -40,6 +41,21 @@ def _not_built(setting: str, backend: str, issue: str) -> NoReturn:
 
 def _missing(setting: str, backend: str, issue: str) -> providers.Callable[Any]:
     return providers.Callable(_not_built, setting, backend, issue)
+
+
+def _llm_for_agents(settings: Any, backend: Callable[[], Any], cache: Callable[[], Any]) -> Any:
+    """The LLM service agents receive: the backend, behind the response cache if enabled.
+
+    ``backend`` and ``cache`` are providers, called here (the cache only on the
+    first cacheable call), so an override of ``services.llm`` in a test is what
+    agents get, and a run with no LLM node builds neither.
+    """
+    inner = backend()
+    if not settings.cache:
+        return inner
+    from agentmap.services.llm.caching import CachingLLMService
+
+    return CachingLLMService(inner, cache, default_model=settings.model, ttl=settings.cache_ttl)
 
 
 class ServicesContainer(containers.DeclarativeContainer):
@@ -91,4 +107,8 @@ class ServicesContainer(containers.DeclarativeContainer):
             "agentmap.services.llm.fake:FakeLLMService.from_settings", settings.provided.llm
         ),
         litellm=_backend("agentmap.services.llm.litellm:LiteLLMService", settings.provided.llm),
+    )
+    #: What agents declaring LLMCapableAgent receive (see _llm_for_agents).
+    llm_service = providers.Callable(
+        _llm_for_agents, settings.provided.llm, llm.provider, cache.provider
     )

@@ -256,10 +256,10 @@ def test_shipped_presets(environment: str, backends: tuple[str, ...], log: tuple
     assert (settings.logging.level, settings.logging.format) == log
 
 
-def test_production_preset_tightens_llm_agents() -> None:
-    agents = load_settings("production", config_dir=REPO_CONFIG).agents
-    assert agents["llm"]["timeout"] == 30
-    assert agents["llm"]["retries"] == 3
+def test_production_preset_retries_in_the_llm_service_not_per_node() -> None:
+    settings = load_settings("production", config_dir=REPO_CONFIG)
+    assert settings.agents["llm"] == {"timeout": 120}  # no node-level retries on top
+    assert (settings.llm.timeout, settings.llm.retries) == (30, 3)
 
 
 def test_repo_config_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
