@@ -81,7 +81,7 @@ class AgentFactory:
                 f"{node.location}: node {node.name!r}: cannot construct agent "
                 f"{cls.__name__}: {type(exc).__name__}: {exc}"
             ) from exc
-        self._inject(agent, cls, node)
+        self._inject(agent, type(agent), node)
         return agent
 
     def _constructor_kwargs(self, cls: type, node: NodeSpec) -> dict[str, Any]:

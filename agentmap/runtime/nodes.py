@@ -151,7 +151,7 @@ def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str
 
 def _reserved_keys(
     node: CompiledNode, result: Mapping[str, Any], delta: dict[str, Any]
-) -> tuple[str | None, dict[str, Any]]:
+) -> tuple[str | None, Any]:
     """Apply ``__next__`` and ``__state__``; return the choice and the rest of the result."""
     chosen = result.get(NEXT_KEY)
     if NEXT_KEY in result:
@@ -171,4 +171,5 @@ def _reserved_keys(
                 "to values",
             )
         delta.update(extra)
-    return chosen, {k: v for k, v in result.items() if k not in (NEXT_KEY, STATE_KEY)}
+    rest = {k: v for k, v in result.items() if k not in (NEXT_KEY, STATE_KEY)}
+    return chosen, rest["__value__"] if rest.keys() == {"__value__"} else rest  # the output itself

@@ -427,7 +427,7 @@ class GraphRunner:
             try:
                 result = node.process(inputs) if node.direct else await self._call(node, inputs)
             except Exception as exc:  # the agent's failure, whatever it is
-                if isinstance(exc, TimeoutError):
+                if isinstance(exc, TimeoutError) and policy.timeout is not None and not str(exc):
                     message = f"timed out after {policy.timeout:g}s"
                 else:
                     message = str(exc) or type(exc).__name__

@@ -7,6 +7,8 @@ from agentmap.agents.builtin.core import DefaultAgent, EchoAgent, FailureAgent, 
 from agentmap.agents.builtin.error_handler import ErrorHandlerAgent
 from agentmap.agents.builtin.formatting import FormatterAgent, SummaryAgent
 from agentmap.agents.builtin.input import InputAgent
+from agentmap.agents.builtin.llm import AnthropicAgent, GoogleAgent, LLMAgent, OpenAIAgent
+from agentmap.agents.builtin.orchestrator import OrchestratorAgent
 from agentmap.agents.builtin.validator import ValidatorAgent
 
 __all__ = ["BUILTIN_AGENTS"]
@@ -24,4 +26,12 @@ BUILTIN_AGENTS: dict[str, type[BaseAgent]] = {
     "aggregator": AggregatorAgent,
     "splitter": SplitterAgent,
     "error_handler": ErrorHandlerAgent,
+    "llm": LLMAgent,
+    "openai": OpenAIAgent,
+    "gpt": OpenAIAgent,
+    "anthropic": AnthropicAgent,
+    "claude": AnthropicAgent,
+    "google": GoogleAgent,
+    "gemini": GoogleAgent,
+    "orchestrator": OrchestratorAgent,
 }

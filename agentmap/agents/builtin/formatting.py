@@ -12,6 +12,9 @@ neither people nor the next program read well.
 
 Context is checked in ``__init__``, where a mistake stops the workflow before
 any node runs, rather than in ``process``, where it would fail every row.
+
+``summary`` with ``llm`` in its Context has the model write the summary
+(:class:`LLMSummaryAgent`); only then does the node declare ``LLMCapableAgent``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentmap.agents.builtin._llm import llm_options
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, flag
 from agentmap.agents.builtin.core import passthrough
 from agentmap.agents.prompt_template import placeholders, render_prompt
+from agentmap.services.protocols import LLMCapableAgent
 
-__all__ = ["FormatterAgent", "SummaryAgent", "as_text"]
+__all__ = ["FormatterAgent", "LLMSummaryAgent", "SummaryAgent", "as_text", "wants_llm"]
 
 
 def as_text(value: Any, *, pretty: bool = True) -> str:
@@ -83,27 +88,63 @@ class FormatterAgent(ConfiguredAgent):
         return "\n".join(f"{key}: {as_text(value, pretty=False)}" for key, value in inputs.items())
 
 
+def wants_llm(context: Mapping[str, Any] | None) -> bool:
+    """Whether a ``summary`` Context asks for a summary written by an LLM.
+
+    ``llm`` true (or a provider name, as in AgentMap: ``"llm": "openai"``), or a
+    ``model`` / ``provider`` given while ``llm`` is not false.
+    """
+    if not context:
+        return False
+    llm = context.get("llm")
+    if llm is False:
+        return False
+    return bool(llm) or context.get("model") is not None or context.get("provider") is not None
+
+
+DEFAULT_SUMMARY_INSTRUCTION = (
+    "Summarize the following content concisely. Keep the important facts, names and "
+    "numbers, and do not add anything that is not in the content."
+)
+
+
 class SummaryAgent(ConfiguredAgent):
     """Context: ``format`` (per input, default ``"{key}: {value}"``), ``separator``
     (default a blank line), ``skip_empty`` (default true); the Prompt is a header.
+    ``llm`` (or ``model`` / ``provider``) makes it an :class:`LLMSummaryAgent`.
 
-    This is the text-only summary: a digest of several upstream results for a
-    report, an e-mail or the next LLM prompt. ``skip_empty`` is on by default
-    because optional branches that did not run leave ``None`` fields, and a
-    digest full of ``"key: "`` lines reads as broken.
+    The text summary is a digest of several upstream results for a report, an
+    e-mail or the next LLM prompt. ``skip_empty`` is on by default because
+    optional branches that did not run leave ``None`` fields, and a digest full
+    of ``"key: "`` lines reads as broken.
+
+    Why ``__new__`` picks the class: the agent factory injects the LLM service
+    into agents whose class declares ``LLMCapableAgent``, and building that
+    service may import litellm. Only a summary whose Context asks for an LLM
+    may declare it, so ``SummaryAgent(...)`` returns an ``LLMSummaryAgent``
+    exactly then, and a workflow of text summaries never builds the service.
     """
+
+    def __new__(
+        cls,
+        name: str,
+        prompt: str = "",
+        context: Mapping[str, Any] | None = None,
+        **services: Any,
+    ) -> SummaryAgent:
+        if cls is SummaryAgent and wants_llm(context):
+            return super().__new__(LLMSummaryAgent)
+        return super().__new__(cls)
 
     def configure(self) -> None:
         name = self.name
-        if self.context.get("llm"):
+        if wants_llm(self.context) and not isinstance(self, LLMSummaryAgent):
             raise bad_context(
                 "summary",
                 name,
                 "llm",
-                "asks for a summary written by an LLM, which this version cannot do: the "
-                "summary agent has no LLM integration yet (it comes with the LLM agents). "
-                "Remove 'llm' to join the inputs as text, or summarise with your own agent "
-                "that declares LLMCapableAgent",
+                f"asks for a summary written by an LLM, but {type(self).__name__} is a "
+                "text-only summary; derive it from LLMSummaryAgent instead",
             )
         fmt = self.context.get("format", "{key}: {value}")
         if not isinstance(fmt, str):
@@ -127,13 +168,60 @@ class SummaryAgent(ConfiguredAgent):
         self._separator = separator
         self._skip_empty = skip_empty
 
-    def process(self, inputs: dict[str, Any]) -> Any:
+    def items(self, inputs: dict[str, Any]) -> list[str]:
+        """One text per input, by ``format``, leaving out empty ones with ``skip_empty``."""
         parts: list[str] = []
-        if self.prompt:
-            parts.append(render_prompt(self.prompt, inputs, node=self.name))
         for key, value in inputs.items():
             text = as_text(value)
             if self._skip_empty and not text.strip():
                 continue
             parts.append(render_prompt(self._format, {"key": key, "value": text}, node=self.name))
+        return parts
+
+    def process(self, inputs: dict[str, Any]) -> Any:
+        parts = self.items(inputs)
+        if self.prompt:
+            parts.insert(0, render_prompt(self.prompt, inputs, node=self.name))
         return self._separator.join(parts)
+
+
+class LLMSummaryAgent(SummaryAgent, LLMCapableAgent):
+    """``summary`` with ``llm``: the inputs joined as text (``format``, ``separator``,
+    ``skip_empty`` as without an LLM, no header), summarised by the model.
+
+    The Prompt, rendered over the inputs, is the instruction (the system
+    message); without one, :data:`DEFAULT_SUMMARY_INSTRUCTION`. The joined text
+    is the user message. Context: ``llm`` (true, or a provider name),
+    ``provider``, ``model``, ``temperature``, ``max_tokens``, ``cache``.
+    Nothing to summarise gives ``""`` without calling the model.
+    """
+
+    def configure(self) -> None:
+        super().configure()
+        name = self.name
+        llm = self.context.get("llm")
+        if llm is not None and not isinstance(llm, bool | str):
+            raise bad_context(
+                "summary", name, "llm", f"must be true, false or a provider name, got {llm!r}"
+            )
+        fixed = None
+        if isinstance(llm, str):
+            if not llm.strip():
+                raise bad_context("summary", name, "llm", "must be true or a provider name, got ''")
+            fixed = (llm.strip(), f"Context key 'llm' ({llm.strip()!r})")
+        self._options = llm_options("summary", name, self.context, fixed_provider=fixed)
+
+    async def process(self, inputs: dict[str, Any]) -> Any:
+        text = self._separator.join(self.items(inputs))
+        if not text.strip():
+            return ""
+        instruction = (
+            render_prompt(self.prompt, inputs, node=self.name)
+            if self.prompt
+            else DEFAULT_SUMMARY_INSTRUCTION
+        )
+        messages = [
+            {"role": "system", "content": instruction},
+            {"role": "user", "content": text},
+        ]
+        return await self._options.call(self.llm_service, messages)

@@ -140,7 +140,7 @@ class LiteLLMService:
             key = self._api_key(self.provider_of(model))
             if key is not None:
                 params["api_key"] = key
-            self._router.upsert_deployment(
+            self._router.add_deployment(
                 Deployment(model_name=model, litellm_params=LiteLLM_Params(**params))
             )
             self._deployed.add(model)

@@ -133,12 +133,12 @@ def test_summary_of_nothing_is_empty_text() -> None:
 @pytest.mark.parametrize(
     ("context", "message"),
     [
+        ({"llm": 3}, "Context key 'llm' must be true, false or a provider name, got 3"),
+        ({"llm": True, "temperature": 5}, "Context key 'temperature' must be a number from 0 to 2"),
         (
-            {"llm": True},
-            "Context key 'llm' asks for a summary written by an LLM, which this version "
-            "cannot do: the summary agent has no LLM integration yet",
+            {"llm": "openai", "provider": "google"},
+            "Context key 'provider' is 'google', but Context key 'llm' ('openai') already sets",
         ),
-        ({"llm": "gpt-4o"}, "Context key 'llm' asks for a summary written by an LLM"),
         ({"format": "{name}: {value}"}, "Context key 'format' uses {name}; only {key}"),
         ({"format": ["{key}"]}, "Context key 'format' must be text, got list"),
         ({"separator": 2}, "Context key 'separator' must be text, got int"),

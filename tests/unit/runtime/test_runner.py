@@ -362,3 +362,19 @@ async def test_cancelled_run_is_recorded(recorder: Recorder) -> None:
         await task
     assert recorder.events[-1].kind == "run_finished"
     assert recorder.events[-1].error == "run was cancelled"
+
+
+def test_a_timeout_raised_by_the_agent_itself_is_an_ordinary_failure() -> None:
+    # A provider client's own timeout, on a node with no Context timeout.
+    def slow_provider(inputs: dict[str, Any]) -> Any:
+        raise TimeoutError("the provider took too long")
+
+    g = graph(node("A", failure="H"), node("H"))
+    result = make_runner(g, {"A": slow_provider}).run()
+    assert result.path == ["A", "H"]
+    assert result.state["errors"][0] == {
+        "node": "A",
+        "type": "TimeoutError",
+        "message": "the provider took too long",
+        "attempt": 1,
+    }

@@ -1,0 +1,157 @@
+"""LiteLLMService over real HTTP: litellm's own client, Router retries, fallbacks and errors.
+
+Every call goes to a FakeOpenAIServer on 127.0.0.1; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from agentmap.runtime.context import NodeContext, _current
+from agentmap.runtime.usage import LLMUsage, UsageSink
+from agentmap.services.llm.litellm import LiteLLMService
+from agentmap.settings import LLMSettings
+from agentmap.testing import FakeOpenAIServer, RateLimited, Reply, ServerError, Timeout
+from agentmap.workflow.spec import NodeSpec
+
+MESSAGES = [{"role": "user", "content": "what is two plus two"}]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(reply="four") as running:
+        yield running
+
+
+def service(server: FakeOpenAIServer, **overrides: Any) -> LiteLLMService:
+    settings: dict[str, Any] = {
+        "api_base": server.base_url,
+        "api_key": "sk-test-secret",
+        "timeout": 5,
+        "retries": 2,
+    }
+    settings.update(overrides)
+    return LiteLLMService(LLMSettings(**settings))
+
+
+class Usage:
+    """Collects what the service reports, as a run would."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.sink = UsageSink("run", "G", self.events.append)
+
+    def __enter__(self) -> list[LLMUsage]:
+        ctx = NodeContext("run", "G", NodeSpec("Ask", "G"), {}, usage=self.sink)
+        self._token = _current.set(ctx)
+        return self.sink.calls
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
+
+
+def test_a_call_returns_the_reply_and_reports_tokens_and_cost(server: FakeOpenAIServer) -> None:
+    server.script([Reply("four", prompt_tokens=12, completion_tokens=3)])
+    with Usage() as calls:
+        reply = service(server).call_llm(messages=MESSAGES)
+    assert reply == "four"
+    (call,) = calls
+    assert (call.node, call.model, call.provider) == ("Ask", "gpt-4o-mini", "openai")
+    assert (call.prompt_tokens, call.completion_tokens) == (12, 3)
+    assert call.cost is not None
+    assert call.cost > 0  # litellm's price table knows gpt-4o-mini
+    assert call.latency > 0
+    request = server.last_request
+    assert request is not None
+    assert request.api_key == "sk-test-secret"
+    assert request.body["messages"] == MESSAGES
+
+
+async def test_async_calls_and_the_provider_and_alias_names(server: FakeOpenAIServer) -> None:
+    llm = service(server, aliases={"fast": "gpt-4o"}, providers={"openai": "gpt-4.1-mini"})
+    assert await llm.acall_llm(messages=MESSAGES, model="fast") == "four"
+    assert await llm.acall_llm(provider="openai", messages=MESSAGES) == "four"
+    assert await llm.acall_llm(messages=MESSAGES, temperature=0.2, max_tokens=7) == "four"
+    models = [r.model for r in server.requests]
+    assert models == ["gpt-4o", "gpt-4.1-mini", "gpt-4o-mini"]
+    assert server.requests[2].body["temperature"] == 0.2
+    assert server.requests[2].body["max_tokens"] == 7
+
+
+def test_an_unknown_provider_is_a_configuration_error(server: FakeOpenAIServer) -> None:
+    from agentmap.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"no model configured for LLM provider 'mistral'"):
+        service(server).call_llm(provider="mistral", messages=MESSAGES)
+
+
+def test_a_rate_limit_is_retried_then_succeeds(server: FakeOpenAIServer) -> None:
+    server.script([RateLimited(retry_after=0.05), RateLimited(retry_after=0.05)])
+    assert service(server, retries=2).call_llm(messages=MESSAGES) == "four"
+    assert [r.status for r in server.requests] == [429, 429, 200]
+
+
+def test_a_bad_request_is_not_retried(server: FakeOpenAIServer) -> None:
+    import litellm
+
+    server.script(["400"])
+    with pytest.raises(litellm.BadRequestError):
+        service(server, retries=3).call_llm(messages=MESSAGES)
+    assert [r.status for r in server.requests] == [400]
+
+
+def test_repeated_server_errors_fall_back_to_the_next_model(server: FakeOpenAIServer) -> None:
+    server.script([ServerError(500)] * 3, model="gpt-4o-mini")
+    llm = service(server, retries=2, fallbacks=["gpt-4o"])
+    assert llm.call_llm(messages=MESSAGES) == "four"
+    assert [(r.model, r.status) for r in server.requests] == [
+        ("gpt-4o-mini", 500),
+        ("gpt-4o-mini", 500),
+        ("gpt-4o-mini", 500),
+        ("gpt-4o", 200),
+    ]
+
+
+def test_without_a_fallback_the_last_error_is_raised(server: FakeOpenAIServer) -> None:
+    import litellm
+
+    server.script([ServerError(500)] * 2)
+    with pytest.raises(litellm.InternalServerError):
+        service(server, retries=1).call_llm(messages=MESSAGES)
+    assert len(server.requests) == 2
+
+
+def test_a_slow_server_times_out(server: FakeOpenAIServer) -> None:
+    import litellm
+
+    server.script([Timeout(3)])
+    started = time.perf_counter()
+    with pytest.raises(litellm.Timeout):
+        service(server, retries=0, timeout=0.3).call_llm(messages=MESSAGES)
+    assert time.perf_counter() - started < 2.5
+
+
+async def test_max_concurrency_caps_calls_in_flight(server: FakeOpenAIServer) -> None:
+    server.latency = 0.2
+    llm = service(server, max_concurrency=2)
+    await asyncio.gather(*(llm.acall_llm(messages=MESSAGES) for _ in range(6)))
+    # Arrival times come in pairs: each pair waits for the previous one to finish.
+    times = sorted(r.time for r in server.requests)
+    assert len(times) == 6
+    assert times[2] - times[0] >= 0.15
+    assert times[4] - times[2] >= 0.15
+    assert times[1] - times[0] < 0.15
+
+
+def test_per_provider_keys_win_over_the_global_key(server: FakeOpenAIServer) -> None:
+    llm = service(server, api_keys={"openai": "sk-openai-only"})
+    llm.call_llm(messages=MESSAGES)
+    assert server.requests[-1].api_key == "sk-openai-only"
