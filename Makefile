@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo examples test lint typecheck imports unit bench bench-env lock clean
+.PHONY: install demo examples llm-demo test lint typecheck imports unit bench bench-env lock clean
 
 # editable_mode=compat: a plain path entry instead of setuptools' import-hook
 # finder, which adds ~15 ms to every Python start (setuptools is pinned).
@@ -32,6 +32,11 @@ examples: $(STAMP)
 	$(BIN)/agentmap run examples/parallel.csv --state-file examples/data/parallel.json
 	$(BIN)/agentmap run examples/nested.csv::Main --state-file examples/data/order.json
 	$(BIN)/agentmap graph examples/parallel.csv
+
+# An LLM workflow (examples/support_llm.csv) with the real litellm backend,
+# against a local OpenAI-compatible fake server: no API key, no network.
+llm-demo: $(STAMP)
+	$(BIN)/python scripts/llm-demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,22 @@ def _plain(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def _llm_line(result: RunResult) -> str | None:
+    """``llm: 4 calls (1 cached), 212 tokens, $0.000031``, or None for a run with no call."""
+    calls = result.llm_calls
+    if not calls:
+        return None
+    cached = sum(1 for c in calls if c.cached)
+    line = f"llm: {len(calls)} call{'s' if len(calls) != 1 else ''}"
+    if cached:
+        line += f" ({cached} cached)"
+    line += f", {result.tokens} tokens"
+    cost = result.cost
+    if cost is not None:
+        line += f", ${cost:.6f}"
+    return line
+
+
 def print_result(result: RunResult, *, as_json: bool) -> None:
     if as_json:
         _plain(_dumps(result.to_dict()))
@@ -52,6 +68,9 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
             f"{result.duration * 1000:.1f} ms  run {result.run_id}"
         )
         _plain(f"path: {' -> '.join(result.path)}")
+        llm = _llm_line(result)
+        if llm:
+            _plain(llm)
         if result.error:
             _plain(f"error ({result.failed_node or '?'}): {result.error}")
         _plain("state:\n" + _dumps(result.state))
@@ -66,6 +85,9 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
         f"{len(result.path)} steps in {total_ms:.1f} ms  run {result.run_id}"
     )
     console.print(f"path: {escape(' → '.join(result.path))}")
+    llm = _llm_line(result)
+    if llm:
+        console.print(escape(llm))
     if result.error:
         console.print(
             f"[red]error[/] ({escape(result.failed_node or '?')}): {escape(result.error)}"
