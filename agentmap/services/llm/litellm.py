@@ -216,10 +216,13 @@ class LiteLLMService:
     def _usage(self, response: Any, model: str, provider: str | None, started: float) -> str:
         latency = time.perf_counter() - started
         usage = getattr(response, "usage", None)
-        try:
-            cost: float | None = float(self._litellm.completion_cost(completion_response=response))
-        except Exception:  # a model missing from litellm's price table
-            cost = None
+        # litellm prices every response as it builds it; price it again only if it did not.
+        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        if cost is None:
+            try:
+                cost = self._litellm.completion_cost(completion_response=response)
+            except Exception:  # a model missing from litellm's price table
+                cost = None
         report_llm_call(
             LLMUsage(
                 model=model,
@@ -227,7 +230,7 @@ class LiteLLMService:
                 latency=latency,
                 prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                 completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                cost=cost,
+                cost=None if cost is None else float(cost),
             )
         )
         content = response.choices[0].message.content
