@@ -268,9 +268,31 @@ def redacted_settings(settings: AgentMapSettings) -> dict[str, Any]:
     return redacted
 
 
+#: Provider keys litellm reads from the environment when ``llm.api_key`` is unset:
+#: secrets too, though they are not settings.
+PROVIDER_KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "AZURE_API_KEY",
+    "MISTRAL_API_KEY",
+    "COHERE_API_KEY",
+    "GROQ_API_KEY",
+    "TOGETHERAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+)
+
+
 def secret_values(settings: AgentMapSettings) -> list[str]:
-    """Plain values of every secret, longest first, for the logger's redaction filter."""
+    """Plain values of every secret, longest first, for the logger's redaction filter.
+
+    Includes the provider keys in the environment that litellm would use.
+    """
     found = {value for value in _iter_secrets(settings) if value}
+    found.update(os.environ[name] for name in PROVIDER_KEY_VARIABLES if os.environ.get(name))
     return sorted(found, key=lambda value: (-len(value), value))
 
 

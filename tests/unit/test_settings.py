@@ -305,3 +305,13 @@ def test_env_file_none_disables_dotenv(
     assert (with_dotenv.llm.timeout, with_dotenv.agents) == (9.0, {"Fetch": {"timeout": 3}})
     without = AgentMapSettings(environment="dev", _env_file=None)
     assert (without.llm.timeout, without.agents) == (60.0, {})  # 60: the default
+
+
+def test_provider_keys_from_the_environment_are_secrets_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentmap.settings import secret_values
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert "sk-from-the-environment" in secret_values(load_settings("test", config_dir=REPO_CONFIG))

@@ -1,8 +1,9 @@
 """A scripted, deterministic LLM service for tests and the ``test`` preset.
 
-A reply is chosen, in order, from: the first of ``patterns`` (regex -> reply)
-that matches the last message's text; the next unused item of ``responses``;
-``default``. When none applies the call fails loudly instead of inventing
+A reply is chosen, in order, from: ``nodes`` (the reply, or the next of a
+list of replies, for the node making the call); the first of ``patterns``
+(regex -> reply) that matches the last message's text; the next unused item
+of ``responses``; ``default``. When none applies the call fails loudly instead of inventing
 text, because a test that silently got a made-up answer proves nothing.
 Every call is recorded in ``calls`` for assertions, and reported to the run
 like a real call (word counts as tokens, no cost), so ``--json`` shows it.
@@ -19,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentmap.runtime.context import _current
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class FakeLLMCall:
     messages: list[dict[str, Any]]
     temperature: float | None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The node that made the call (None outside a run).
+    node: str | None = None
     #: The reply given, or None when the call raised FakeLLMExhaustedError.
     reply: str | None = None
 
@@ -55,7 +59,10 @@ class FakeLLMService:
         patterns: Mapping[str, str] | None = None,
         default: str | None = None,
         latency: float = 0.0,
+        nodes: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
+        self._nodes: dict[str, str | deque[str]] = {}
+        self._add_nodes(nodes)
         self._responses = deque(responses)
         self._patterns = [(re.compile(regex), reply) for regex, reply in (patterns or {}).items()]
         self.default = default
@@ -67,14 +74,20 @@ class FakeLLMService:
     def from_settings(cls, llm_settings: LLMSettings) -> FakeLLMService:
         return cls(llm_settings.fake_responses, default=llm_settings.fake_default)
 
+    def _add_nodes(self, nodes: Mapping[str, str | Sequence[str]] | None) -> None:
+        for name, replies in (nodes or {}).items():
+            self._nodes[name] = replies if isinstance(replies, str) else deque(replies)
+
     def script(
         self,
         *responses: str,
         patterns: Mapping[str, str] | None = None,
         default: str | None = None,
+        nodes: Mapping[str, str | Sequence[str]] | None = None,
     ) -> FakeLLMService:
         """Add replies after construction (the ``fake_llm`` fixture hands out an empty fake)."""
         with self._lock:
+            self._add_nodes(nodes)
             self._responses.extend(responses)
             self._patterns.extend((re.compile(rx), reply) for rx, reply in (patterns or {}).items())
             if default is not None:
@@ -117,10 +130,12 @@ class FakeLLMService:
         temperature: float | None,
         kwargs: dict[str, Any],
     ) -> str:
-        call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs)
+        ctx = _current.get()
+        node = ctx.node.name if ctx is not None else None
+        call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs, node)
         with self._lock:
             self.calls.append(call)
-            call.reply = self._pick(call.prompt)
+            call.reply = self._pick(call.prompt, node)
             answered = sum(1 for earlier in self.calls if earlier.reply is not None)
         if call.reply is None:
             raise FakeLLMExhaustedError(
@@ -142,7 +157,12 @@ class FakeLLMService:
         )
         return call.reply
 
-    def _pick(self, prompt: str) -> str | None:
+    def _pick(self, prompt: str, node: str | None) -> str | None:
+        by_node = self._nodes.get(node) if node is not None else None
+        if isinstance(by_node, str):
+            return by_node
+        if by_node:
+            return by_node.popleft()
         for regex, reply in self._patterns:
             if regex.search(prompt):
                 return reply

@@ -123,3 +123,39 @@ def test_script_adds_replies_after_construction() -> None:
         fake.call_llm(messages=[{"role": "user", "content": "hi"}])
     fake.script(default="fallback")
     assert fake.call_llm(messages=[{"role": "user", "content": "hi"}]) == "fallback"
+
+
+def test_replies_per_node_come_first_and_lists_are_used_in_order() -> None:
+    from agentmap.runtime.context import NodeContext, _current
+    from agentmap.workflow.spec import NodeSpec
+
+    fake = FakeLLMService(
+        ["from the sequence"],
+        patterns={"hello": "from a pattern"},
+        nodes={"Classify": "billing", "Draft": ["first draft", "second draft"]},
+    )
+
+    def ask(node: str | None, text: str = "hello") -> str:
+        token = _current.set(NodeContext("r", "G", NodeSpec(node, "G"), {})) if node else None
+        try:
+            return fake.call_llm(messages=[{"role": "user", "content": text}])
+        finally:
+            if token is not None:
+                _current.reset(token)
+
+    assert ask("Classify") == "billing"
+    assert ask("Classify") == "billing"  # a single reply is reused
+    assert ask("Draft") == "first draft"
+    assert ask("Draft") == "second draft"
+    assert ask("Draft") == "from a pattern"  # the node's list is used up
+    assert ask(None) == "from a pattern"
+    assert ask(None, "bye") == "from the sequence"
+    assert [c.node for c in fake.calls] == [
+        "Classify",
+        "Classify",
+        "Draft",
+        "Draft",
+        "Draft",
+        None,
+        None,
+    ]
