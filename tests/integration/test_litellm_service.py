@@ -155,3 +155,21 @@ def test_per_provider_keys_win_over_the_global_key(server: FakeOpenAIServer) -> 
     llm = service(server, api_keys={"openai": "sk-openai-only"})
     llm.call_llm(messages=MESSAGES)
     assert server.requests[-1].api_key == "sk-openai-only"
+
+
+async def test_provider_concurrency_caps_one_provider(server: FakeOpenAIServer) -> None:
+    server.latency = 0.2
+    llm = service(server, provider_concurrency={"openai": 1})
+    await asyncio.gather(*(llm.acall_llm(messages=MESSAGES) for _ in range(3)))
+    times = sorted(r.time for r in server.requests)
+    assert times[1] - times[0] >= 0.15
+    assert times[2] - times[1] >= 0.15
+
+
+def test_the_provider_key_is_read_from_its_usual_variable(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-openai-api-key")
+    llm = service(server, api_key=None)
+    llm.call_llm(messages=MESSAGES)
+    assert server.requests[-1].api_key == "sk-from-openai-api-key"
