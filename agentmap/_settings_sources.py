@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_settings import PydanticBaseSettingsSource
 
+from agentmap._yaml import YAMLSyntaxError, parse_yaml
 from agentmap.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -103,18 +104,10 @@ def preset_files(config_dir: Path | None, environment: str) -> list[Path]:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    import yaml  # only when a preset is actually read
-
-    # libyaml's loader when PyYAML was built with it: the same safe subset, ~10x faster.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigurationError(f"{path}: invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: invalid YAML: {type(exc).__name__}") from None
+        data = parse_yaml(path.read_text(encoding="utf-8"), path)
+    except YAMLSyntaxError as exc:
+        raise ConfigurationError(str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from agentmap._yaml import YAMLSyntaxError, parse_yaml
 from agentmap.errors import AgentMapError, Diagnostic, WorkflowError
 from agentmap.services.protocols import PromptServiceProtocol
 from agentmap.workflow.spec import GraphSpec, NodeSpec
@@ -103,19 +104,10 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_yaml(path: Path) -> Any:
-    import yaml  # only when a YAML file is actually read
-
-    # libyaml's loader when PyYAML was built with it: the same safe subset, ~10x faster.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = _read_text(path)
     try:
-        return yaml.load(text, Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _Unreadable(f"{path}: invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise _Unreadable(f"{path}: invalid YAML: {type(exc).__name__}") from None
+        return parse_yaml(_read_text(path), path)
+    except YAMLSyntaxError as exc:
+        raise _Unreadable(str(exc)) from None
 
 
 class _FileCache:
