@@ -173,3 +173,18 @@ def test_the_provider_key_is_read_from_its_usual_variable(
     llm = service(server, api_key=None)
     llm.call_llm(messages=MESSAGES)
     assert server.requests[-1].api_key == "sk-from-openai-api-key"
+
+
+def test_a_missing_key_is_one_clear_error_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentmap.errors import ConfigurationError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    llm = LiteLLMService(LLMSettings(retries=2))
+    with pytest.raises(ConfigurationError) as caught:
+        llm.call_llm(messages=MESSAGES)
+    message = str(caught.value)
+    assert "no API key for model 'gpt-4o-mini'" in message
+    assert "OPENAI_API_KEY" in message
+    assert "llm.api_keys.openai" in message

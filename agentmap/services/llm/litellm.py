@@ -137,13 +137,36 @@ class LiteLLMService:
             params: dict[str, Any] = {"model": model, "timeout": self.settings.timeout}
             if self.settings.api_base:
                 params["api_base"] = self.settings.api_base
-            key = self._api_key(self.provider_of(model))
+            provider = self.provider_of(model)
+            key = self._api_key(provider)
             if key is not None:
                 params["api_key"] = key
+            elif not self.settings.api_base:
+                self._require_environment_key(model, provider)
             self._router.add_deployment(
                 Deployment(model_name=model, litellm_params=LiteLLM_Params(**params))
             )
             self._deployed.add(model)
+
+    def _require_environment_key(self, model: str, provider: str | None) -> None:
+        """Fail with instructions when no key is configured anywhere.
+
+        Without this, litellm reports a missing key as a server error after
+        retrying it; a setup mistake deserves one clear message instead.
+        """
+        try:
+            found = self._litellm.validate_environment(model=model)
+        except Exception:  # litellm cannot tell for this model: let the call say
+            return
+        missing = found.get("missing_keys") or []
+        if found.get("keys_in_environment") or not missing:
+            return
+        setting = f"llm.api_keys.{provider}" if provider else "llm.api_key"
+        raise ConfigurationError(
+            f"no API key for model {model!r}: set {' or '.join(missing)} in the environment, "
+            f"or {setting} / llm.api_key in settings (AGENTMAP_LLM__API_KEY=...); "
+            "a local OpenAI-compatible server needs llm.api_base instead"
+        )
 
     # ------------------------------------------------------------------ limits
 
