@@ -19,7 +19,7 @@ from dependency_injector import containers, providers
 from agentmap.agents.registry import AgentRegistry
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.runner import GraphRunner, RunOptions
-from agentmap.services.prompts import resolve_graph_prompts
+from agentmap.services.prompt_graphs import resolve_graph_prompts
 from agentmap.services.protocols import PromptServiceProtocol
 from agentmap.settings import AgentMapSettings, load_settings
 from agentmap.workflow import load_graph

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime.policies import check_runnable
-from agentmap.services.prompts import resolve_graph_prompts
+from agentmap.services.prompt_graphs import resolve_graph_prompts
 from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
 from agentmap.workflow.dataflow import check_data_flow, declared_inputs
 from agentmap.workflow.overrides import apply_agent_overrides

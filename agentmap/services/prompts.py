@@ -17,7 +17,7 @@ Relative paths are tried beside the CSV, then in the prompts folders, then in
 the working directory. Referenced text is stripped at both ends, like every
 cell, and is not resolved again (a template may start with ``file:``).
 
-Resolving is done once, at load time (``resolve_graph_prompts``), so a missing
+Resolving is done once, at load time (``agentmap.services.prompt_graphs``), so a missing
 prompt fails ``agentmap validate`` and ``agentmap run`` before any node runs,
 with every bad reference of the graph reported at once. Files are parsed once
 and re-read only when they change (modification time or size).
@@ -27,15 +27,23 @@ PyYAML is imported only when a YAML file is actually read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentmap._yaml import YAMLSyntaxError, parse_yaml
-from agentmap.errors import AgentMapError, Diagnostic, WorkflowError
-from agentmap.services.protocols import PromptServiceProtocol
-from agentmap.workflow.spec import GraphSpec, NodeSpec
+from agentmap.errors import AgentMapError
+from agentmap.services._prompt_files import (
+    _FileCache,
+    _kind,
+    _parse_yaml,
+    _read_text,
+    _show_dir,
+    _Stamp,
+    _stamp,
+    _unique,
+    _Unreadable,
+)
 from agentmap.workflow.suggest import suggest
 
 __all__ = [
@@ -43,7 +51,6 @@ __all__ = [
     "PromptReferenceError",
     "PromptService",
     "is_reference",
-    "resolve_graph_prompts",
 ]
 
 #: The prefixes that make a Prompt cell a reference; anything else is literal text.
@@ -74,88 +81,6 @@ class PromptReferenceError(AgentMapError):
 def is_reference(text: str) -> bool:
     """Whether a Prompt cell is a reference (``prompt:``, ``file:`` or ``yaml:``) rather than text."""
     return text.strip().startswith(PREFIXES)
-
-
-# --------------------------------------------------------------------------- files
-
-
-class _Unreadable(Exception):
-    """A file that cannot be read or parsed; the service adds the reference."""
-
-
-_Stamp = tuple[int, int]
-
-
-def _stamp(path: Path) -> _Stamp | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise _Unreadable(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _parse_yaml(path: Path) -> Any:
-    try:
-        return parse_yaml(_read_text(path), path)
-    except YAMLSyntaxError as exc:
-        raise _Unreadable(str(exc)) from None
-
-
-class _FileCache:
-    """Parsed files, shared by a service and the per-workflow services derived from it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, Path], tuple[_Stamp, Any]] = {}
-
-    def get(self, path: Path, kind: str, parse: Callable[[Path], Any]) -> Any:
-        stamp = _stamp(path)
-        key = (kind, path.resolve())
-        cached = self._entries.get(key)
-        if cached is not None and stamp is not None and cached[0] == stamp:
-            return cached[1]
-        value = parse(path)
-        if stamp is not None:
-            self._entries[key] = (stamp, value)
-        return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    return f"a {type(value).__name__}"
-
-
-def _show_dir(folder: Path) -> str:
-    return "the working directory" if str(folder) == "." else str(folder)
-
-
-def _unique(paths: Iterable[Path]) -> list[Path]:
-    """``paths`` without repeats (by resolved path), first occurrence kept."""
-    seen: set[Path] = set()
-    out: list[Path] = []
-    for path in paths:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            out.append(path)
-    return out
 
 
 # --------------------------------------------------------------------------- registry
@@ -477,72 +402,3 @@ def _get(mapping: Mapping[Any, Any], key: str) -> tuple[bool, Any]:
 
 
 # --------------------------------------------------------------------------- graphs
-
-#: Gives the prompt service for the nodes of the CSV at a path (None: no file).
-ServiceFor = Callable[[Path | None], PromptServiceProtocol]
-
-
-def resolve_graph_prompts(graph: GraphSpec, service_for: ServiceFor) -> GraphSpec:
-    """A copy of ``graph`` (and its subgraphs) with every Prompt reference replaced by its text.
-
-    ``service_for(node.file)`` gives the service that resolves a node's
-    references (``PromptService.for_workflow``). Returns ``graph`` itself when
-    no node holds a reference. Raises one ``WorkflowError`` listing every
-    reference that does not resolve, each at its node and column ``Prompt``.
-    """
-    resolver = _GraphResolver(service_for)
-    resolved = resolver.graph(graph)
-    if resolver.problems:
-        raise WorkflowError(list(dict.fromkeys(resolver.problems)))
-    return resolved
-
-
-class _GraphResolver:
-    def __init__(self, service_for: ServiceFor) -> None:
-        self._service_for = service_for
-        self._services: dict[Path | None, PromptServiceProtocol] = {}
-        self._outcomes: dict[tuple[Path | None, str], str | AgentMapError] = {}
-        self._graphs: dict[int, GraphSpec] = {}
-        self.problems: list[Diagnostic] = []
-
-    def graph(self, graph: GraphSpec) -> GraphSpec:
-        done = self._graphs.get(id(graph))
-        if done is not None:
-            return done
-        nodes = {name: self.node(node) for name, node in graph.nodes.items()}
-        subgraphs = {name: self.graph(child) for name, child in graph.subgraphs.items()}
-        changed = any(nodes[n] is not graph.nodes[n] for n in nodes) or any(
-            subgraphs[n] is not graph.subgraphs[n] for n in subgraphs
-        )
-        result = replace(graph, nodes=nodes, subgraphs=subgraphs) if changed else graph
-        self._graphs[id(graph)] = result
-        return result
-
-    def node(self, node: NodeSpec) -> NodeSpec:
-        if not is_reference(node.prompt):
-            return node
-        key = (node.file, node.prompt.strip())
-        outcome = self._outcomes.get(key)
-        if outcome is None:
-            try:
-                outcome = self._service(node.file).resolve_prompt(node.prompt)
-            except AgentMapError as exc:
-                outcome = exc
-            self._outcomes[key] = outcome
-        if isinstance(outcome, str):
-            return replace(node, prompt=outcome)
-        if isinstance(outcome, PromptReferenceError):
-            message, suggestion = outcome.message, outcome.suggestion
-        else:
-            message, suggestion = str(outcome), None
-        self.problems.append(
-            Diagnostic.for_node(node, message, column="Prompt", suggestion=suggestion)
-        )
-        return node
-
-    def _service(self, file: Path | None) -> PromptServiceProtocol:
-        service = self._services.get(file)
-        if service is None:
-            service = self._service_for(file)
-            self._services[file] = service
-        return service

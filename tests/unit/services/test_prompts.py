@@ -11,11 +11,11 @@ import pytest
 
 from agentmap.errors import AgentMapError, WorkflowError
 from agentmap.services import prompts as prompts_module
+from agentmap.services.prompt_graphs import resolve_graph_prompts
 from agentmap.services.prompts import (
     PromptReferenceError,
     PromptService,
     is_reference,
-    resolve_graph_prompts,
 )
 from agentmap.services.protocols import PromptServiceProtocol
 from agentmap.workflow.spec import GraphSpec, NodeSpec
