@@ -10,13 +10,10 @@ in microseconds, far below the agents it runs.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import os
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -25,10 +22,9 @@ from typing import Any
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime import events as ev
 from agentmap.runtime.branches import Branch, Reachability, merge
+from agentmap.runtime.calls import NullLogger, NullTracker, call_agent
 from agentmap.runtime.context import NodeContext, _current
 from agentmap.runtime.nodes import (
-    ASYNC,
-    INLINE,
     AgentFactory,
     CompiledNode,
     NodeFailure,
@@ -70,26 +66,6 @@ class RunOptions:
     max_threads: int = 64
 
 
-_executors: dict[int, ThreadPoolExecutor] = {}
-_executors_lock = threading.Lock()
-
-
-def _executor(size: int) -> ThreadPoolExecutor:
-    """The process's pool for sync agents of this size, created on first use.
-
-    Not asyncio's default executor: that one has ``min(32, cores + 4)`` threads
-    (six on a 2-core machine), so a fan-out of 50 sync agents waiting on a
-    network call would run six at a time. Threads start only when needed.
-    """
-    pool = _executors.get(size)
-    if pool is None:
-        with _executors_lock:
-            pool = _executors.get(size)
-            if pool is None:
-                pool = _executors[size] = ThreadPoolExecutor(size, "agentmap-agent")
-    return pool
-
-
 @dataclass(slots=True)
 class _Run:
     """What one run accumulates while it goes: its path, timings and failures."""
@@ -102,21 +78,6 @@ class _Run:
     #: Node -> error of its last failed execution (handled failures included).
     failures: dict[str, str] = field(default_factory=dict)
     failed_node: str | None = None
-
-
-class _NullTracker:
-    def record(self, event: Any) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
-class _NullLogger:
-    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    info = warning = error = debug
 
 
 def _error_types(exc: BaseException) -> tuple[str, ...]:
@@ -140,9 +101,9 @@ class GraphRunner:
     ) -> None:
         self.graph = graph
         self.options = options = options or RunOptions()
-        self._tracker: ExecutionTrackerProtocol = tracker or _NullTracker()
+        self._tracker: ExecutionTrackerProtocol = tracker or NullTracker()
         self._state_adapter = state_adapter if options.checkpoint else None
-        self._logger: LoggerProtocol = logger or _NullLogger()
+        self._logger: LoggerProtocol = logger or NullLogger()
         self._rand = rand
         self._sleep = sleep
         functions = options.functions_paths
@@ -425,7 +386,11 @@ class GraphRunner:
             attempt += 1
             ctx.attempt = attempt
             try:
-                result = node.process(inputs) if node.direct else await self._call(node, inputs)
+                result = (
+                    node.process(inputs)
+                    if node.direct
+                    else await call_agent(node, inputs, self.options.max_threads)
+                )
             except Exception as exc:  # the agent's failure, whatever it is
                 if isinstance(exc, TimeoutError) and policy.timeout is not None and not str(exc):
                     message = f"timed out after {policy.timeout:g}s"
@@ -480,30 +445,3 @@ class GraphRunner:
                 message=message,
             )
         )
-
-    def _in_thread(self, process: Callable[[dict[str, Any]], Any], inputs: dict[str, Any]) -> Any:
-        """``process(inputs)`` in a worker thread that sees this node's context variables."""
-        context = contextvars.copy_context()
-        pool = _executor(self.options.max_threads)
-        return asyncio.get_running_loop().run_in_executor(pool, context.run, process, inputs)
-
-    async def _call(self, node: CompiledNode, inputs: dict[str, Any]) -> Any:
-        timeout = node.policy.timeout
-        mode = node.mode
-        if timeout is None:
-            if mode == INLINE:
-                return node.process(inputs)
-            if mode == ASYNC:
-                return await node.process(inputs)
-            return await self._in_thread(node.process, inputs)
-        if mode == INLINE:
-            # A sync inline agent cannot be interrupted; enforce the limit afterwards.
-            t0 = time.perf_counter()
-            result = node.process(inputs)
-            if time.perf_counter() - t0 > timeout:
-                raise TimeoutError
-            return result
-        async with asyncio.timeout(timeout):
-            if mode == ASYNC:
-                return await node.process(inputs)
-            return await self._in_thread(node.process, inputs)
