@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentmap.runtime.keys import NEXT_KEY, STATE_KEY, VALUE_KEY
 from agentmap.runtime.policies import RetryPolicy, node_policy
 from agentmap.runtime.routers import Router, load_routers
 from agentmap.workflow.spec import NodeSpec
@@ -31,10 +32,6 @@ __all__ = [
     "write_outputs",
 ]
 
-#: The reserved result key an agent uses to pick one of its listed targets.
-NEXT_KEY = "__next__"
-#: The reserved result key holding extra state writes (an LLM agent's memory).
-STATE_KEY = "__state__"
 #: How ``process`` is called: directly on the loop, awaited, or in a worker thread.
 INLINE, ASYNC, THREAD = 0, 1, 2
 
@@ -172,4 +169,4 @@ def _reserved_keys(
             )
         delta.update(extra)
     rest = {k: v for k, v in result.items() if k not in (NEXT_KEY, STATE_KEY)}
-    return chosen, rest["__value__"] if rest.keys() == {"__value__"} else rest  # the output itself
+    return chosen, rest[VALUE_KEY] if rest.keys() == {VALUE_KEY} else rest  # the output itself

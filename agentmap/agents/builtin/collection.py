@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice, flag
+from agentmap.runtime.keys import ERROR_KEY, NEXT_KEY
 
 __all__ = ["AggregatorAgent", "SplitterAgent"]
 
 _MODES = ("dict", "list", "merge")
 _STRATEGIES = ("contiguous", "round_robin")
 #: Result keys the runner treats specially; a package named so would fail or reroute the node.
-_RESERVED = ("error", "__next__")
+_RESERVED = (ERROR_KEY, NEXT_KEY)
 
 
 class AggregatorAgent(ConfiguredAgent):

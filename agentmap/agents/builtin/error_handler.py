@@ -30,10 +30,9 @@ from typing import Any
 
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
 from agentmap.runtime.context import current_node
+from agentmap.runtime.keys import NEXT_KEY
 
 __all__ = ["ErrorHandlerAgent"]
-
-_NEXT = "__next__"
 
 
 class ErrorHandlerAgent(ConfiguredAgent):
@@ -100,7 +99,7 @@ class ErrorHandlerAgent(ConfiguredAgent):
             return decision
         report["summary"] = _summary(report, decision, failures < self._max_attempts)
         if decision is not None:
-            report[_NEXT] = decision
+            report[NEXT_KEY] = decision
         return report
 
     @staticmethod

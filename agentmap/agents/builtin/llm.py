@@ -40,6 +40,7 @@ from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choic
 from agentmap.agents.builtin.formatting import as_text
 from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.runtime.context import current_node
+from agentmap.runtime.keys import RESERVED_KEYS, STATE_KEY, VALUE_KEY
 from agentmap.services.protocols import LLMCapableAgent
 
 __all__ = [
@@ -51,10 +52,8 @@ __all__ = [
     "wrap_result",
 ]
 
-_STATE = "__state__"
-_VALUE = "__value__"
 #: Keys of a returned mapping the runner acts on; a model's JSON must not reach them.
-_ACTIVE_KEYS = ("error", "__next__", _STATE, _VALUE)
+_ACTIVE_KEYS = RESERVED_KEYS
 _ROLES = ("auto", "system", "user")
 _FORMATS = ("text", "json")
 DEFAULT_MAX_MEMORY = 20
@@ -76,7 +75,7 @@ def wrap_result(value: Any, state: Mapping[str, Any] | None = None) -> Any:
     ``{"__state__": ..., "__value__": value}``, which the runner unwraps.
     """
     if state or (isinstance(value, Mapping) and any(key in value for key in _ACTIVE_KEYS)):
-        return {_STATE: dict(state or {}), _VALUE: value}
+        return {STATE_KEY: dict(state or {}), VALUE_KEY: value}
     return value
 
 

@@ -43,6 +43,7 @@ from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choic
 from agentmap.agents.builtin.formatting import as_text
 from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.runtime.context import NodeContext, current_node
+from agentmap.runtime.keys import NEXT_KEY
 from agentmap.services.protocols import LLMCapableAgent
 from agentmap.workflow.spec import NodeSpec
 
@@ -56,7 +57,6 @@ __all__ = [
     "pick_from_reply",
 ]
 
-_NEXT = "__next__"
 _MATCHING = ("tiered", "keyword", "llm")
 #: AgentMap's names for the same modes (Context ``matching_strategy``).
 _ALIASES = {"algorithm": "keyword"}
@@ -370,7 +370,7 @@ class OrchestratorAgent(ConfiguredAgent):
             "chose {} by {} (confidence {:.2f})", found.target, found.method, found.confidence
         )
         return {
-            _NEXT: found.target,
+            NEXT_KEY: found.target,
             "target": found.target,
             "confidence": round(found.confidence, 3),
             "method": found.method,
