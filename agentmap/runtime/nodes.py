@@ -17,6 +17,7 @@ from typing import Any
 from agentmap.runtime.keys import NEXT_KEY, STATE_KEY, VALUE_KEY
 from agentmap.runtime.policies import RetryPolicy, node_policy
 from agentmap.runtime.routers import Router, load_routers
+from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import NodeSpec
 
 __all__ = [
@@ -152,7 +153,8 @@ def _reserved_keys(
     """Apply ``__next__`` and ``__state__``; return the choice and the rest of the result."""
     chosen = result.get(NEXT_KEY)
     if NEXT_KEY in result:
-        allowed = node.on_success
+        # Nodes only: a func: router in the route is not a node an agent can jump to.
+        allowed = tuple(t for t in node.on_success if not is_func_target(t))
         if not isinstance(chosen, str) or chosen not in allowed:
             raise NodeFailure(
                 "RoutingError",

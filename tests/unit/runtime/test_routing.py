@@ -178,3 +178,17 @@ def test_an_unhandled_failure_fails_the_run_under_every_policy() -> None:
         result = make_runner(graph(node("A")), {"A": fail}, success_policy=policy).run()
         assert result.status == "failed", policy
         assert "hard" in (result.error or "")
+
+
+def test_next_key_cannot_name_a_router(functions: Path) -> None:
+    g = graph(
+        node("A", success="func:routes.by_score|High", failure="Low"), node("High"), node("Low")
+    )
+    result = make_runner(
+        g, {"A": lambda i: {"__next__": "func:routes.by_score"}}, functions_paths=(functions,)
+    ).run()
+    assert result.path == ["A", "Low"]
+    assert result.state["errors"][0]["type"] == "RoutingError"
+    assert result.state["errors"][0]["message"] == (
+        "node 'A' chose 'func:routes.by_score' via __next__, which is not one of its targets (High)"
+    )
