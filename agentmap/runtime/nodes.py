@@ -30,6 +30,7 @@ __all__ = [
     "CompiledNode",
     "NodeFailure",
     "compile_node",
+    "whole_output",
     "write_outputs",
 ]
 
@@ -76,6 +77,14 @@ def _call_mode(agent: Any) -> int:
     return INLINE if getattr(agent, "run_inline", False) else THREAD
 
 
+def whole_output(spec: NodeSpec) -> str | None:
+    """The Output_Field that receives the whole result: a single, unrenamed field."""
+    outputs = spec.outputs
+    if len(outputs) == 1 and outputs[0].state_key == outputs[0].name:
+        return outputs[0].state_key
+    return None
+
+
 def compile_node(
     spec: NodeSpec,
     agent_factory: AgentFactory,
@@ -94,11 +103,7 @@ def compile_node(
         agent = agent_factory(spec)
         process, mode = agent.process, _call_mode(agent)
     outputs = spec.outputs
-    whole = (
-        outputs[0].state_key
-        if len(outputs) == 1 and outputs[0].state_key == outputs[0].name
-        else None
-    )
+    whole = whole_output(spec)
     return CompiledNode(
         spec=spec,
         name=spec.name,

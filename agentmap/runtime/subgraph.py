@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentmap.runtime.branches import RUNTIME_KEYS
 from agentmap.runtime.context import current_node
+from agentmap.runtime.nodes import whole_output
 from agentmap.workflow.spec import NodeSpec
 
 if TYPE_CHECKING:
@@ -34,12 +35,7 @@ class SubgraphCall:
         self.runner = runner
         self._count = itertools.count(1)
         #: Child fields the parent's Output_Field maps out (``parent=child``).
-        self._needed = (
-            tuple(f.name for f in node.outputs)
-            if len(node.outputs) > 1
-            or (node.outputs and node.outputs[0].name != node.outputs[0].state_key)
-            else ()
-        )
+        self._needed = () if whole_output(node) else tuple(f.name for f in node.outputs)
 
     async def __call__(self, inputs: Mapping[str, Any]) -> Any:
         try:

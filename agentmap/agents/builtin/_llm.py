@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentmap.agents.builtin._options import bad_context, flag
+from agentmap.agents.builtin._options import bad_context, flag, positive_int
 from agentmap.services.protocols import LLMServiceProtocol
 
-__all__ = ["LLMOptions", "Message", "llm_options", "parse_json_reply", "positive_int"]
+__all__ = ["LLMOptions", "Message", "llm_options", "parse_json_reply"]
 
 Message = dict[str, Any]
 
@@ -66,12 +66,6 @@ class LLMOptions:
             temperature=self.temperature,
             **self.extra(),
         )
-
-
-def positive_int(kind: str, node: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad_context(kind, node, key, f"must be a whole number >= 1, got {value!r}")
-    return value
 
 
 def _text(kind: str, node: str, key: str, value: Any) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
 
-__all__ = ["ConfiguredAgent", "bad_context", "choice", "flag"]
+__all__ = ["ConfiguredAgent", "bad_context", "choice", "flag", "positive_int"]
 
 
 def bad_context(kind: str, node: str, key: str, message: str) -> ValueError:
@@ -24,6 +24,12 @@ def choice(kind: str, node: str, key: str, value: Any, choices: tuple[str, ...])
         allowed = ", ".join(repr(c) for c in choices)
         raise bad_context(kind, node, key, f"must be one of {allowed}, got {value!r}")
     return str(value)
+
+
+def positive_int(kind: str, node: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_context(kind, node, key, f"must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def flag(kind: str, node: str, key: str, value: Any) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, positive_int
 from agentmap.runtime.context import current_node
 from agentmap.runtime.keys import NEXT_KEY
 
@@ -48,14 +48,9 @@ class ErrorHandlerAgent(ConfiguredAgent):
             targets[key] = value.strip() if isinstance(value, str) else None
         self._retry_target = targets["retry_target"]
         self._give_up_target = targets["give_up_target"]
-        max_attempts = self.context.get("max_attempts", 3)
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise bad_context(
-                "error_handler",
-                name,
-                "max_attempts",
-                f"must be a whole number >= 1, got {max_attempts!r}",
-            )
+        max_attempts = positive_int(
+            "error_handler", name, "max_attempts", self.context.get("max_attempts", 3)
+        )
         self._max_attempts = max_attempts
 
     def process(self, inputs: dict[str, Any]) -> Any:

@@ -34,9 +34,8 @@ from agentmap.agents.builtin._llm import (
     Message,
     llm_options,
     parse_json_reply,
-    positive_int,
 )
-from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice, positive_int
 from agentmap.agents.builtin.formatting import as_text
 from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.runtime.context import current_node
