@@ -14,10 +14,11 @@ file or variable and the field. See docs/configuration.md.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,6 +44,7 @@ from agentmap.errors import ConfigurationError
 __all__ = [
     "RESERVED_ENV_VARS",
     "AgentMapSettings",
+    "BatchSettings",
     "CacheSettings",
     "ExecutionSettings",
     "LLMSettings",
@@ -96,7 +98,15 @@ class LLMSettings(_Section):
     #: Calls in flight at once, over every model; None for no limit.
     max_concurrency: int | None = Field(default=None, ge=1)
     #: The same per provider (``{"openai": 20}``).
-    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: Calls started per minute, over every model and the whole process (spread
+    #: evenly, see agentmap.services.llm.limits); None for no limit. A float because
+    #: a distributed batch divides a provider's limit between its workers.
+    rpm: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    #: The same per provider (``{"openai": 500}``).
+    provider_rpm: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
     #: Reuse replies of identical requests at temperature 0 (or with Context cache: true).
     cache: bool = True
     #: Seconds a cached reply stays valid; None keeps it as long as the cache does.
@@ -104,6 +114,21 @@ class LLMSettings(_Section):
     #: Replies the ``fake`` backend gives in order (then ``fake_default``).
     fake_responses: list[str] = Field(default_factory=list)
     fake_default: str | None = None
+    #: Replies of the ``fake`` backend by node name (a text, or a list used in order);
+    #: they come before patterns, responses and the default.
+    fake_nodes: dict[str, str | list[str]] = Field(default_factory=dict)
+    #: Regular expression -> reply, tried on the text of the call's last message.
+    fake_patterns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("fake_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
 
 
 class CacheSettings(_Section):
@@ -175,6 +200,19 @@ class PathsSettings(_Section):
     prompts: Path = Path("prompts")
 
 
+class BatchSettings(_Section):
+    """Defaults of ``agentmap batch`` and ``agentmap.batch.run_batch`` (see docs/batch.md)."""
+
+    #: Runs in flight at once (rows processed concurrently) in one process.
+    concurrency: int = Field(default=16, ge=1)
+    #: Seconds one row may take before it is recorded as failed; None for no limit.
+    row_timeout: float | None = Field(default=None, gt=0)
+    #: Rows per shard sent to a Dask worker (``--executor dask``).
+    shard_size: int = Field(default=200, ge=1)
+    #: Seconds between plain progress lines when stderr is not a terminal.
+    progress_interval: float = Field(default=10.0, gt=0)
+
+
 #: Config directory chosen by ``load_settings`` for the settings being built.
 _CONFIG_DIR: ContextVar[Path | None] = ContextVar("agentmap_config_dir", default=None)
 
@@ -199,6 +237,7 @@ class AgentMapSettings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     paths: PathsSettings = Field(default_factory=PathsSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     #: Per node name or agent type: keys that override that node's CSV Context.
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -6,6 +6,7 @@ Every call goes to a FakeOpenAIServer on 127.0.0.1; nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -149,6 +150,44 @@ async def test_max_concurrency_caps_calls_in_flight(server: FakeOpenAIServer) ->
     assert times[2] - times[0] >= 0.15
     assert times[4] - times[2] >= 0.15
     assert times[1] - times[0] < 0.15
+
+
+async def test_rpm_spreads_request_starts_over_real_http(server: FakeOpenAIServer) -> None:
+    await service(server).acall_llm(messages=MESSAGES)  # litellm's first-call set-up
+    server.reset()
+    llm = service(server, rpm=600)  # a burst of 10, then one request every 60/591 s
+    interval = 60 / 591
+    sent = time.time()
+    # Calls take their start times in the order they are made: call i says "q<i>".
+    await asyncio.gather(
+        *(llm.acall_llm(messages=[{"role": "user", "content": f"q{i}"}]) for i in range(20))
+    )
+    elapsed = time.time() - sent
+    arrived = {int(r.prompt[1:]): r.time - sent for r in server.requests}
+    assert sorted(arrived) == list(range(20))
+    assert elapsed >= 10 * interval  # ten intervals after the burst
+    for i, at in arrived.items():  # no request ever goes out before its time
+        assert at >= max(0, i - 9) * interval - 0.005, (i, at)
+    burst = [arrived[i] for i in range(10)]
+    assert max(burst) - min(burst) < 0.09  # the burst goes out together
+    paced = [arrived[i] for i in range(10, 20)]
+    # The server sees the rest about 100 ms apart; one late arrival (a busy
+    # machine) shortens a gap, but none goes out together with another.
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(paced))
+    assert gaps[len(gaps) // 2] >= 0.09
+    assert gaps[0] >= 0.03
+
+
+def test_provider_rpm_paces_sync_calls(server: FakeOpenAIServer) -> None:
+    llm = service(server, provider_rpm={"openai": 100})  # one request every 600 ms
+    other = service(server, provider_rpm={"anthropic": 100})  # not this model's provider
+    for _ in range(2):
+        other.call_llm(messages=MESSAGES)
+        llm.call_llm(messages=MESSAGES)
+    other_times = [r.time for r in server.requests[::2]]
+    times = [r.time for r in server.requests[1::2]]
+    assert times[1] - times[0] >= 0.55
+    assert other_times[1] - other_times[0] < times[1] - times[0]
 
 
 def test_per_provider_keys_win_over_the_global_key(server: FakeOpenAIServer) -> None:

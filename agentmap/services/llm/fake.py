@@ -7,6 +7,12 @@ of ``responses``; ``default``. When none applies the call fails loudly instead o
 text, because a test that silently got a made-up answer proves nothing.
 Every call is recorded in ``calls`` for assertions, and reported to the run
 like a real call (word counts as tokens, no cost), so ``--json`` shows it.
+
+Built ``from_settings`` with ``llm.rpm`` / ``max_concurrency`` (or their
+per-provider forms) set, it paces its calls through the same ``CallLimits``
+as the litellm backend, so a batch test in the ``test`` preset sees the
+limits production would apply. Only the ``provider`` argument of a call
+selects per-provider limits: the fake knows no model's provider.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentmap.runtime.context import _current
 from agentmap.runtime.usage import LLMUsage, report_llm_call
+from agentmap.services.llm.limits import CallLimits
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -60,7 +68,10 @@ class FakeLLMService:
         default: str | None = None,
         latency: float = 0.0,
         nodes: Mapping[str, str | Sequence[str]] | None = None,
+        limits: CallLimits | None = None,
     ) -> None:
+        #: Concurrency and rate limits every call goes through; None for none.
+        self.limits = limits
         self._nodes: dict[str, str | deque[str]] = {}
         self._add_nodes(nodes)
         self._responses = deque(responses)
@@ -72,7 +83,14 @@ class FakeLLMService:
 
     @classmethod
     def from_settings(cls, llm_settings: LLMSettings) -> FakeLLMService:
-        return cls(llm_settings.fake_responses, default=llm_settings.fake_default)
+        limits = CallLimits.from_settings(llm_settings)
+        return cls(
+            llm_settings.fake_responses,
+            default=llm_settings.fake_default,
+            nodes=llm_settings.fake_nodes,
+            patterns=llm_settings.fake_patterns,
+            limits=limits if limits.enabled else None,
+        )
 
     def _add_nodes(self, nodes: Mapping[str, str | Sequence[str]] | None) -> None:
         for name, replies in (nodes or {}).items():
@@ -106,9 +124,10 @@ class FakeLLMService:
         temperature: float | None = None,
         **kwargs: Any,
     ) -> str:
-        if self.latency > 0:
-            time.sleep(self.latency)
-        return self._answer(provider, messages, model, temperature, kwargs)
+        with self.limits.slot(provider) if self.limits else nullcontext():
+            if self.latency > 0:
+                time.sleep(self.latency)
+            return self._answer(provider, messages, model, temperature, kwargs)
 
     async def acall_llm(
         self,
@@ -118,9 +137,10 @@ class FakeLLMService:
         temperature: float | None = None,
         **kwargs: Any,
     ) -> str:
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
-        return self._answer(provider, messages, model, temperature, kwargs)
+        async with self.limits.aslot(provider) if self.limits else nullcontext():
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            return self._answer(provider, messages, model, temperature, kwargs)
 
     def _answer(
         self,

@@ -5,8 +5,11 @@ loop of its own on top: per-request timeouts, retries with back-off on rate
 limits, timeouts and 5xx only (its retry policy gives 4xx errors zero
 retries), and fallback models. What this module adds is what the Router does
 not know: model names as a workflow writes them (a provider, an alias, the
-default), concurrency limits per event loop and per provider, secrets from
-settings, and a usage report (model, latency, tokens, cost) for every call.
+default), concurrency and requests-per-minute limits over every call of the
+process (``limits.CallLimits``, shared by every run of a batch), secrets from
+settings, and a usage report (model, latency, tokens, cost) for every call;
+its latency starts once the limits let the call go, so pacing is not
+reported as a slow model.
 
 It is the one module that imports litellm, on first use: a run with no LLM node
 never pays the import (about two seconds).
@@ -14,21 +17,17 @@ never pays the import (about two seconds).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
+from agentmap.services.llm.limits import CallLimits
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from agentmap.settings import LLMSettings
 
 __all__ = ["LiteLLMService"]
@@ -86,14 +85,8 @@ class LiteLLMService:
         self._deploy_lock = threading.Lock()
         for model in (*settings.fallbacks,):
             self._deploy(model)
-        # Concurrency limits: asyncio semaphores belong to one event loop (a batch
-        # script may run several loops over one service), threading ones to sync calls.
-        self._async_limits: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]
-        ] = weakref.WeakKeyDictionary()
-        self._sync_limits = {
-            key: threading.BoundedSemaphore(n) for key, n in self._limits().items()
-        }
+        #: Concurrency and requests-per-minute limits over every call of the process.
+        self.limits = CallLimits.from_settings(settings)
 
     # ------------------------------------------------------------------ models
 
@@ -168,53 +161,6 @@ class LiteLLMService:
             "a local OpenAI-compatible server needs llm.api_base instead"
         )
 
-    # ------------------------------------------------------------------ limits
-
-    def _limits(self) -> dict[str, int]:
-        limits = {f"provider:{p}": n for p, n in self.settings.provider_concurrency.items()}
-        if self.settings.max_concurrency is not None:
-            limits["all"] = self.settings.max_concurrency
-        return limits
-
-    def _limit_keys(self, provider: str | None) -> list[str]:
-        keys = ["all"] if self.settings.max_concurrency is not None else []
-        if provider and provider in self.settings.provider_concurrency:
-            keys.append(f"provider:{provider}")
-        return keys
-
-    @asynccontextmanager
-    async def _async_slot(self, provider: str | None) -> AsyncIterator[None]:
-        keys = self._limit_keys(provider)
-        if not keys:
-            yield
-            return
-        loop = asyncio.get_running_loop()
-        semaphores = self._async_limits.get(loop)
-        if semaphores is None:
-            semaphores = {key: asyncio.Semaphore(n) for key, n in self._limits().items()}
-            self._async_limits[loop] = semaphores
-        acquired: list[asyncio.Semaphore] = []
-        try:
-            for key in keys:
-                await semaphores[key].acquire()
-                acquired.append(semaphores[key])
-            yield
-        finally:
-            for semaphore in reversed(acquired):
-                semaphore.release()
-
-    @contextmanager
-    def _sync_slot(self, provider: str | None) -> Iterator[None]:
-        acquired = []
-        try:
-            for key in self._limit_keys(provider):
-                self._sync_limits[key].acquire()
-                acquired.append(self._sync_limits[key])
-            yield
-        finally:
-            for semaphore in reversed(acquired):
-                semaphore.release()
-
     # ------------------------------------------------------------------ calls
 
     def _request(
@@ -270,8 +216,8 @@ class LiteLLMService:
         resolved, provider_name, request = self._request(
             provider, messages, model, temperature, kwargs
         )
-        started = time.perf_counter()
-        with self._sync_slot(provider_name):
+        with self.limits.slot(provider_name):
+            started = time.perf_counter()
             response = self._router.completion(**request)
         return self._usage(response, resolved, provider_name, started)
 
@@ -286,8 +232,8 @@ class LiteLLMService:
         resolved, provider_name, request = self._request(
             provider, messages, model, temperature, kwargs
         )
-        started = time.perf_counter()
-        async with self._async_slot(provider_name):
+        async with self.limits.aslot(provider_name):
+            started = time.perf_counter()
             response = await self._router.acompletion(**request)
         return self._usage(response, resolved, provider_name, started)
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from agentmap.services.llm.fake import FakeLLMCall, FakeLLMExhaustedError, FakeLLMService
+from agentmap.services.llm.limits import CallLimits
 from agentmap.services.protocols import LLMServiceProtocol
 from agentmap.settings import LLMSettings
 
@@ -106,6 +107,39 @@ def test_from_settings() -> None:
         LLMSettings(backend="fake", fake_responses=["first"], fake_default="later")
     )
     assert [llm.call_llm(messages=user("q")) for _ in range(2)] == ["first", "later"]
+
+
+def test_the_default_fake_has_no_limits() -> None:
+    assert FakeLLMService().limits is None
+    assert FakeLLMService.from_settings(LLMSettings(backend="fake")).limits is None
+
+
+async def test_limits_from_settings_pace_the_fake_like_the_real_backend() -> None:
+    llm = FakeLLMService.from_settings(
+        LLMSettings(backend="fake", fake_default="ok", rpm=1200, max_concurrency=1)
+    )
+    assert llm.limits is not None
+    started = time.perf_counter()
+    # rpm 1200: a burst of 20, then one call every 60/1181 s.
+    replies = await asyncio.gather(*(llm.acall_llm(messages=user("q")) for _ in range(22)))
+    assert replies == ["ok"] * 22
+    assert time.perf_counter() - started >= 0.09
+
+
+def test_limits_apply_to_sync_calls_and_select_by_provider() -> None:
+    waits: list[float] = []
+    limits = CallLimits(
+        provider_rpm={"openai": 60},
+        clock=lambda: 0.0,
+        sleep=asyncio.sleep,
+        sync_sleep=waits.append,
+    )
+    llm = FakeLLMService(default="ok", limits=limits)
+    for _ in range(3):
+        llm.call_llm("openai", user("q"))
+    llm.call_llm(None, user("q"))  # no provider named: the fake cannot tell, so no limit
+    assert waits == [1.0, 2.0]
+    assert len(llm.calls) == 4
 
 
 def test_invalid_pattern_fails_at_construction() -> None:

@@ -101,6 +101,29 @@ def test_memory_of_kind_filters_events() -> None:
     assert tracker.events[0].kind == "run_started"
 
 
+def test_memory_keeps_only_the_newest_events_trimming_in_batches() -> None:
+    tracker = MemoryTracker(max_events=100)
+    for i in range(110):
+        tracker.record(i)
+    assert tracker.events == list(range(110))  # up to 10% over: no trim yet
+    tracker.record(110)
+    assert tracker.events == list(range(11, 111))  # the oldest overflow, in one go
+    for i in range(111, 100_000):
+        tracker.record(i)
+    assert len(tracker.events) <= 110
+    assert tracker.events[-100:] == list(range(99_900, 100_000))
+    assert isinstance(tracker.events, list)
+
+
+def test_memory_keeps_100k_events_by_default() -> None:
+    tracker = MemoryTracker()
+    for i in range(110_001):
+        tracker.record(i)
+    assert (len(tracker.events), tracker.events[0]) == (100_000, 10_001)
+    with pytest.raises(ValueError, match="max_events"):
+        MemoryTracker(max_events=0)
+
+
 def test_jsonl_writes_nothing_until_flush(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     tracker = JsonlTracker(path)
