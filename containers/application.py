@@ -8,7 +8,8 @@ a runner, run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -72,6 +73,15 @@ class Application:
     def settings(self) -> AgentMapSettings:
         settings: AgentMapSettings = self.container.settings()
         return settings
+
+    @property
+    def factory(self) -> Callable[[], Application]:
+        """A picklable recipe for an equal application (a Dask worker builds its own).
+
+        It carries the settings, not this container: services overridden with
+        ``use()`` stay in this process.
+        """
+        return functools.partial(create_application, settings=self.settings)
 
     def load(
         self, workflow: str | Path, graph: str | None = None

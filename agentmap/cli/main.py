@@ -240,6 +240,11 @@ def config(
     print_config(shown, nodes, as_json=json_output)
 
 
+from agentmap.cli.batch import batch  # noqa: E402  (its module imports only typer)
+
+app.command()(batch)
+
+
 def main() -> None:
     """Console-script entry point."""
     import gc
