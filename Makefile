@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo examples llm-demo test lint typecheck imports unit bench bench-env lock clean
+.PHONY: install demo examples llm-demo batch-demo test lint typecheck imports unit bench bench-env lock clean
 
 # editable_mode=compat: a plain path entry instead of setuptools' import-hook
 # finder, which adds ~15 ms to every Python start (setuptools is pinned).
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		--config-settings editable_mode=compat -e '.[dev,llm,redis]'
+		--config-settings editable_mode=compat -e '.[dev,llm,redis,dask]'
 	$(BIN)/python -m compileall -q agentmap containers
 	touch $@
 
@@ -38,6 +38,15 @@ examples: $(STAMP)
 llm-demo: $(STAMP)
 	$(BIN)/python scripts/llm-demo
 
+# A batch job (docs/batch.md): 60 support tickets through the LLM workflow with
+# the demo preset's fake LLM (no API key), one JSON line per ticket; rerunning
+# resumes, so the second command runs nothing.
+batch-demo: $(STAMP)
+	$(BIN)/agentmap batch examples/support_llm.csv --inputs examples/data/tickets.csv \
+		--map ticket=body --id-field id --output .agentmap/tickets.jsonl --env demo
+	$(BIN)/agentmap batch examples/support_llm.csv --inputs examples/data/tickets.csv \
+		--map ticket=body --id-field id --output .agentmap/tickets.jsonl --env demo
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,7 +68,7 @@ bench: $(STAMP) bench-env
 # Re-pin every dependency after changing pyproject.toml (commit constraints.txt).
 lock:
 	rm -rf /tmp/agentmap-lock && $(PYTHON) -m venv /tmp/agentmap-lock
-	/tmp/agentmap-lock/bin/pip install --quiet -e '.[dev,llm,redis]'
+	/tmp/agentmap-lock/bin/pip install --quiet -e '.[dev,llm,redis,dask]'
 	/tmp/agentmap-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:

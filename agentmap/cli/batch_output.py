@@ -13,7 +13,9 @@ __all__ = ["print_summary", "summary_lines"]
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    if value < 0.001:
+        return f"{value * 1e6:.0f} µs"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def summary_lines(summary: BatchSummary) -> list[tuple[str, str]]:
