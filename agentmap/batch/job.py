@@ -93,7 +93,12 @@ def _factory(app: AppSource) -> Callable[[], BatchApplication]:
 
 
 def _check_options(
-    inputs: Path, output: Path, concurrency: int, row_timeout: float | None, executor: str
+    inputs: Path,
+    output: Path,
+    concurrency: int,
+    row_timeout: float | None,
+    executor: str,
+    workers: int | None,
 ) -> None:
     if executor not in ("local", "dask"):
         raise BatchError(f"unknown executor {executor!r}; use 'local' or 'dask'")
@@ -104,6 +109,8 @@ def _check_options(
         raise BatchError(f"--output {output} is the inputs file; choose another file")
     if concurrency < 1:
         raise BatchError(f"--concurrency must be at least 1, got {concurrency}")
+    if workers is not None and workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {workers}")
     if row_timeout is not None and row_timeout <= 0:
         raise BatchError(f"--row-timeout must be a positive number of seconds, got {row_timeout}")
 
@@ -137,7 +144,7 @@ async def arun_batch(
     inputs, output = Path(inputs), Path(output)
     concurrency = concurrency if concurrency is not None else settings.concurrency
     row_timeout = row_timeout if row_timeout is not None else settings.row_timeout
-    _check_options(inputs, output, concurrency, row_timeout, executor)
+    _check_options(inputs, output, concurrency, row_timeout, executor, workers)
     workflow_spec, chosen = application.load(workflow, graph)
     mapping = dict(mapping or {})
     scan = scan_inputs(inputs)
@@ -204,6 +211,7 @@ async def arun_batch(
                 scheduler=scheduler,
                 workers=workers,
                 shard_size=settings.shard_size,
+                settings=application.settings,
             )
         else:
             raise BatchError(f"unknown executor {executor!r}; use 'local' or 'dask'")

@@ -114,7 +114,11 @@ def batch(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Worker processes of the local Dask cluster (default 2)."),
+        typer.Option(
+            "--workers",
+            help="Worker processes of the local Dask cluster (default 2); with "
+            "--scheduler, how many workers to wait for before starting.",
+        ),
     ] = None,
     summary_file: Annotated[
         Path | None, typer.Option("--summary", help="Also write the summary as JSON to this file.")
