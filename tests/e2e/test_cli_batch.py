@@ -76,6 +76,19 @@ def start_batch(project: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def finish_batch(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The same command again, to completion: what a user does to resume."""
+    return subprocess.run(
+        [str(AGENTMAP), "batch", "flow.csv", "-i", "rows.jsonl", "-o", "out.jsonl", *extra],
+        cwd=project,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen[str]) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -143,26 +156,7 @@ def test_killed_batch_resumes_with_exactly_one_line_per_row(project: Path) -> No
     # A crash in the middle of a write leaves a torn line; the rerun must cut it off.
     with output.open("ab") as handle:
         handle.write(b'{"row": 299, "line": 2')
-    second = subprocess.run(
-        [
-            str(AGENTMAP),
-            "batch",
-            "flow.csv",
-            "-i",
-            "rows.jsonl",
-            "-o",
-            "out.jsonl",
-            "--json",
-            "--concurrency",
-            "16",
-        ],
-        cwd=project,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = finish_batch(project, "--json", "--concurrency", "16")
     assert second.returncode == 0, second.stderr
     summary = json.loads(second.stdout)
     assert summary["resumed"] == len(written)
@@ -196,15 +190,7 @@ def test_interrupt_stops_cleanly_and_a_rerun_finishes(project: Path, sig: signal
     summary = json.loads((project / "s.json").read_text())
     assert summary["interrupted"] is True
     assert summary["done"] == len(written)
-    rerun = subprocess.run(
-        [str(AGENTMAP), "batch", "flow.csv", "-i", "rows.jsonl", "-o", "out.jsonl"],
-        cwd=project,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    rerun = finish_batch(project)
     assert rerun.returncode == 0, rerun.stderr
     assert_one_line_per_row(output, rows)
 
