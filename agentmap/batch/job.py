@@ -168,6 +168,9 @@ async def arun_batch(
         row_timeout=row_timeout,
         tag=identity.tag,
     )
+    # Built before the output is touched: an agent that cannot be built stops the
+    # batch with its error and leaves no empty output file behind.
+    runner = application.runner(chosen) if executor == "local" else None
     summary = BatchSummary(scan.rows)
     done = resume_output(
         output, identity, force=force, seen=lambda line: summary.add(line, resumed=True)
@@ -188,9 +191,9 @@ async def arun_batch(
 
     rows = read_rows(inputs, mapping, id_field)
     try:
-        if executor == "local":
+        if runner is not None:
             await run_rows(
-                application.runner(chosen),
+                runner,
                 rows,
                 emit,
                 fields=job.fields,

@@ -15,6 +15,7 @@ from agentmap.agents.base_agent import BaseAgent
 from agentmap.batch import BatchError, OutputMismatchError, arun_batch, run_batch
 from agentmap.batch.progress import PlainProgress
 from agentmap.batch.results import default_fields
+from agentmap.errors import AgentMapError
 from containers import Application, create_application
 
 HEADER = "GraphName,Node,AgentType,Success_Next,Failure_Next,Input_Fields,Output_Field,Prompt\n"
@@ -480,3 +481,25 @@ def test_a_row_with_a_lone_surrogate_does_not_stop_the_batch(
     summary = run_batch(app, greet, inputs, output, concurrency=1)
     assert summary.done == 3
     assert sorted(line["row"] for line in read_lines(output)) == [1, 2, 3]
+
+
+class BrokenAgent(BaseAgent):
+    """An agent whose constructor fails (registered as WaitAgent): no runner can be built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise ValueError("no credentials for the CRM")
+
+
+def test_an_agent_that_cannot_be_built_stops_the_batch_before_the_output_is_touched(
+    tmp_path: Path,
+) -> None:
+    flow = write(
+        tmp_path / "broken.csv",
+        "GraphName,Node,AgentType,Input_Fields,Output_Field\nB,Fetch,WaitAgent,name,out\n",
+    )
+    rows = jsonl(tmp_path / "rows.jsonl", *names(3))
+    output = tmp_path / "out.jsonl"
+    with application(BrokenAgent) as app, pytest.raises(AgentMapError, match="no credentials"):
+        run_batch(app, flow, rows, output, summary_file=tmp_path / "s.json")
+    assert not output.exists()
+    assert not (tmp_path / "s.json").exists()
