@@ -105,7 +105,7 @@ def batch(
         typer.Option(
             "--executor",
             help="local: asyncio in this process; dask: shards on a "
-            "Dask cluster (pip install 'agentmap[dask]').",
+            "Dask cluster (pip install 'agentmap\\[dask]').",
         ),
     ] = ExecutorName.local,
     scheduler: Annotated[

@@ -265,3 +265,9 @@ def test_bad_options_are_one_line_errors(project: Path, cli: CliRunner) -> None:
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
     assert not (project / "out.jsonl").exists()
+
+
+def test_help_names_the_dask_extra(cli: CliRunner) -> None:
+    shown = cli("batch", "--help", env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    assert "pip install 'agentmap[dask]'" in shown.stdout  # not eaten as rich markup
