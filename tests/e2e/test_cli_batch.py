@@ -271,3 +271,18 @@ def test_help_names_the_dask_extra(cli: CliRunner) -> None:
     shown = cli("batch", "--help", env={"COLUMNS": "200"})
     assert shown.returncode == 0
     assert "pip install 'agentmap[dask]'" in shown.stdout  # not eaten as rich markup
+
+
+def test_executor_dask_starts_a_local_cluster_and_writes_every_row(project: Path) -> None:
+    write_rows(project / "rows.jsonl", [f"t{i}" for i in range(40)])
+    (project / "rows.jsonl").open("a").write("[1]\n")
+    done = finish_batch(project, "--executor", "dask", "--workers", "2", "--json", "--no-progress")
+    assert done.returncode == 1, done.stderr  # the [1] row fails
+    assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["completed"], summary["failed"]) == (40, 1)
+    lines = {line["row"]: line for line in assert_one_line_per_row(project / "out.jsonl", 41)}
+    assert lines[7]["output"]["result"] == "done: T6!"
+    assert lines[41]["error"] == "line 41: expected a JSON object, got list"
+    again = finish_batch(project, "--executor", "dask", "--json", "--no-progress")
+    assert json.loads(again.stdout)["ran"] == 0  # resumed: nothing left to send
