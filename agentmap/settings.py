@@ -68,7 +68,7 @@ class _Section(BaseModel):
 class LLMSettings(_Section):
     """Which LLM backend answers ``llm`` agents, and its defaults for every call."""
 
-    backend: Literal["fake", "litellm"] = "litellm"
+    backend: Literal["fake", "litellm", "openai_http"] = "litellm"
     #: The model of a call that names neither a model nor a provider.
     model: str = "gpt-4o-mini"
     #: An OpenAI-compatible server to send every call to (a proxy, vLLM, a local fake).

@@ -107,6 +107,9 @@ class ServicesContainer(containers.DeclarativeContainer):
             "agentmap.services.llm.fake:FakeLLMService.from_settings", settings.provided.llm
         ),
         litellm=_backend("agentmap.services.llm.litellm:LiteLLMService", settings.provided.llm),
+        openai_http=_backend(
+            "agentmap.services.llm.openai_http:OpenAIHTTPService", settings.provided.llm
+        ),
     )
     #: What agents declaring LLMCapableAgent receive (see _llm_for_agents).
     llm_service = providers.Callable(

@@ -1,4 +1,4 @@
-"""An LLM workflow run by the `agentmap` command with the real litellm backend over HTTP.
+"""An LLM workflow run by the `agentmap` command with the real LLM backends over HTTP.
 
 The LLM is a FakeOpenAIServer on 127.0.0.1; only settings (environment
 variables) decide where calls go, which model they use, and which backend
@@ -154,3 +154,29 @@ def test_tracker_and_logs_hold_no_secret_and_no_message_text(
     for text in (runs.read_text(), out.stderr):
         assert SECRET not in text
         assert "crashes at login" not in text
+
+
+def test_the_openai_http_backend_runs_the_same_workflow(cli: Any, server: FakeOpenAIServer) -> None:
+    code, result, err = run(cli, env_for(server, AGENTMAP_LLM__BACKEND="openai_http"))
+    assert code == 0, err
+    assert result["path"] == ["Classify", "Route", "Technical", "Done"]
+    assert result["state"]["classification"] == {"team": "technical", "urgency": "low"}
+    llm = result["llm"]
+    assert llm["calls"] == len(server.requests)
+    assert llm["cost"] > 0  # litellm's price table is installed here
+    assert {c["provider"] for c in llm["by_call"]} == {"openai"}
+    assert {r.api_key for r in server.requests} == {SECRET}
+    assert "Unclosed" not in err
+
+
+def test_with_openai_http_a_provider_error_fails_the_node(
+    cli: Any, server: FakeOpenAIServer
+) -> None:
+    server.script(["400"])
+    code, result, err = run(cli, env_for(server, AGENTMAP_LLM__BACKEND="openai_http"))
+    assert code == 0, err  # handled by the Failed node
+    assert result["path"] == ["Classify", "Failed"]
+    assert result["state"]["errors"][0]["type"] == "LLMProviderError"
+    assert "HTTP 400" in result["state"]["error"]
+    assert SECRET not in json.dumps(result)
+    assert len(server.requests) == 1  # a 400 is not retried

@@ -1,14 +1,16 @@
 """A batch's runs share one LLM service, so the provider's limits hold across all of them.
 
-The batch runs 12 rows at once through litellm over real HTTP to the local
-fake server; ``llm.max_concurrency: 2`` must keep the server from ever seeing
-more than two requests at a time.
+The batch runs 12 rows at once through each real LLM backend (litellm, and
+openai_http) over real HTTP to the local fake server; ``llm.max_concurrency: 2``
+must keep the server from ever seeing more than two requests at a time.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -17,6 +19,7 @@ from agentmap.testing import FakeOpenAIServer
 from containers import create_application
 
 LATENCY = 0.1
+BACKENDS = pytest.mark.parametrize("backend", ["litellm", "openai_http"])
 FLOW = "GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt\nB,Ask,llm,x,answer,Say {x}\n"
 
 
@@ -26,14 +29,17 @@ def most_in_flight(times: list[float]) -> int:
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 
-def test_llm_max_concurrency_holds_across_every_run_of_a_batch(tmp_path: Path) -> None:
+@BACKENDS
+def test_llm_max_concurrency_holds_across_every_run_of_a_batch(
+    tmp_path: Path, backend: str
+) -> None:
     (tmp_path / "flow.csv").write_text(FLOW, encoding="utf-8")
     (tmp_path / "rows.jsonl").write_text(
         "".join(f'{{"x": {i}}}\n' for i in range(12)), encoding="utf-8"
     )
     with FakeOpenAIServer(reply="ok", latency=LATENCY) as server:
         llm = {
-            "backend": "litellm",
+            "backend": backend,
             "api_base": server.base_url,
             "api_key": "sk-test",
             "max_concurrency": 2,
@@ -50,13 +56,14 @@ def test_llm_max_concurrency_holds_across_every_run_of_a_batch(tmp_path: Path) -
     assert max(times) - min(times) >= 5 * LATENCY * 0.9  # six rounds of two
 
 
-def test_without_the_limit_the_batch_sends_them_together(tmp_path: Path) -> None:
+@BACKENDS
+def test_without_the_limit_the_batch_sends_them_together(tmp_path: Path, backend: str) -> None:
     (tmp_path / "flow.csv").write_text(FLOW, encoding="utf-8")
     (tmp_path / "rows.jsonl").write_text(
         "".join(f'{{"x": {i}}}\n' for i in range(12)), encoding="utf-8"
     )
     with FakeOpenAIServer(reply="ok", latency=LATENCY) as server:
-        llm = {"backend": "litellm", "api_base": server.base_url, "api_key": "sk-test"}
+        llm = {"backend": backend, "api_base": server.base_url, "api_key": "sk-test"}
         with create_application("test", llm=llm) as app:
             summary = run_batch(
                 app, tmp_path / "flow.csv", tmp_path / "rows.jsonl", tmp_path / "out.jsonl",

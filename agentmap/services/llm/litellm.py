@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.limits import CallLimits
+from agentmap.services.llm.models import resolve_model
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -92,19 +93,7 @@ class LiteLLMService:
 
     def resolve_model(self, provider: str | None = None, model: str | None = None) -> str:
         """The litellm model name for a call: alias, then provider default, then default."""
-        settings = self.settings
-        if model:
-            return settings.aliases.get(model, model)
-        if provider:
-            try:
-                return settings.providers[provider.lower()]
-            except KeyError:
-                known = ", ".join(sorted(settings.providers)) or "none"
-                raise ConfigurationError(
-                    f"no model configured for LLM provider {provider!r} (known: {known}); "
-                    f"set llm.providers.{provider.lower()} in your settings"
-                ) from None
-        return settings.aliases.get(settings.model, settings.model)
+        return resolve_model(self.settings, provider, model)
 
     def provider_of(self, model: str) -> str | None:
         try:

@@ -1,0 +1,506 @@
+"""The ``openai_http`` LLM backend: OpenAI-compatible chat completions over plain aiohttp.
+
+For when every call goes to one OpenAI-compatible ``/chat/completions``
+endpoint (OpenAI itself, vLLM, Ollama, LM Studio, a LiteLLM proxy, OpenRouter,
+Groq, ...) and the per-request CPU of litellm (about 6-7 ms) matters: a batch
+of thousands of calls, or many parallel branches. It posts the JSON itself and
+reads the JSON reply, nothing more. It never imports litellm.
+
+What it does, in place of litellm's Router (there is no Router here, so
+nothing is stacked):
+
+- Per request: a total timeout of ``llm.timeout`` seconds.
+- Retries: ``llm.retries`` more attempts of one request on 429 (waiting what
+  ``Retry-After`` / ``retry-after-ms`` says, at most ``retry_after_max``
+  seconds), on 5xx, timeouts and connection errors, with exponential back-off
+  and jitter (``backoff_base`` doubling up to ``backoff_max``) otherwise. A
+  4xx other than 429 is never retried, nor is a 200 whose body is unusable
+  (not JSON, no ``choices``): the provider did answer, and may have charged.
+- Fallbacks: when a model still fails with a retryable error after its
+  retries, or is unknown to the endpoint (404), ``llm.fallbacks`` are tried in
+  order, each with its own retries. Errors about the request itself (400,
+  401, 403, 422, ...) go straight to the caller: another model would not fix
+  them.
+- Limits: ``llm.max_concurrency`` / ``llm.rpm`` and the per-provider forms
+  through ``CallLimits``, as the litellm backend. Every call of this backend
+  goes to one endpoint with one key, so its provider is ``openai`` for
+  limits, keys and usage, whatever the model name says.
+- Usage: model, latency, tokens from the reply's ``usage``, and a cost from
+  litellm's price table when litellm happens to be installed (read as a JSON
+  file, never imported); None otherwise.
+
+Model names resolve as with litellm (aliases, ``llm.providers``, ``llm.model``:
+``agentmap.services.llm.models``). A leading ``openai/`` is removed from the
+name sent; any other prefix (``anthropic/claude-...``) is sent as written,
+for a proxy that routes by it.
+
+Connections: one aiohttp ``ClientSession`` (and keep-alive pool) per event
+loop, made on first use and closed when that loop shuts its async generators
+down (``asyncio.run`` does), or by ``aclose()``. Sync ``call_llm`` runs the
+request on a private event loop in a daemon thread of this service, so sync
+agents in worker threads share one pool; ``close()`` stops it.
+
+Errors are ``LLMProviderError`` (``agentmap.services.llm.errors``) with the
+HTTP status, the model and the provider's message. No error text holds the
+API key or the request's messages.
+
+This is the one module that imports aiohttp, when a service is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentmap.errors import ConfigurationError, MissingExtraError
+from agentmap.runtime.usage import LLMUsage, report_llm_call
+from agentmap.services.llm.errors import LLMProviderError
+from agentmap.services.llm.limits import CallLimits
+from agentmap.services.llm.models import resolve_model
+from agentmap.services.llm.openai_wire import (
+    Reply,
+    env_proxy,
+    message_texts,
+    parse_reply,
+    provider_message,
+    retry_after_seconds,
+    scrub,
+)
+from agentmap.services.llm.prices import model_cost
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from agentmap.settings import LLMSettings
+
+__all__ = ["DEFAULT_API_BASE", "LLMProviderError", "OpenAIHTTPService", "model_cost"]
+
+#: Where requests go when ``llm.api_base`` is not set.
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+#: The provider of every call of this backend (limits, keys, usage).
+PROVIDER = "openai"
+
+
+def _import_aiohttp() -> Any:
+    try:
+        import aiohttp
+    except ImportError:
+        raise MissingExtraError("aiohttp", "openai", "The openai_http LLM backend") from None
+    return aiohttp
+
+
+# --------------------------------------------------------------------------- service
+
+
+class OpenAIHTTPService:
+    """``LLMServiceProtocol`` over an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    ``backoff_base``, ``backoff_max`` and ``retry_after_max`` (seconds) default
+    to the class attributes of the same name; tests pass small ones.
+    """
+
+    #: First retry's back-off ceiling; it doubles per retry (full value or less: jitter).
+    backoff_base: float = 0.5
+    #: Back-off never exceeds this.
+    backoff_max: float = 8.0
+    #: A ``Retry-After`` longer than this is cut to it.
+    retry_after_max: float = 60.0
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        retry_after_max: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self._aiohttp = _import_aiohttp()
+        if backoff_base is not None:
+            self.backoff_base = backoff_base
+        if backoff_max is not None:
+            self.backoff_max = backoff_max
+        if retry_after_max is not None:
+            self.retry_after_max = retry_after_max
+        base = (settings.api_base or DEFAULT_API_BASE).rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"llm.api_base must be an http:// or https:// URL, got {settings.api_base!r}"
+            )
+        #: The endpoint every request is posted to.
+        self.url = f"{base}/chat/completions"
+        self._proxy = env_proxy(self.url)
+        secret = settings.api_keys.get(PROVIDER) or settings.api_key
+        self._configured_key = secret.get_secret_value() if secret is not None else None
+        self._timeout = self._aiohttp.ClientTimeout(total=settings.timeout)
+        #: Concurrency and requests-per-minute limits over every call of the process.
+        self.limits = CallLimits.from_settings(settings)
+        self._limited = self.limits.enabled
+        self._sessions_lock = threading.Lock()
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loop_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_pid = 0
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> OpenAIHTTPService:
+        return cls(settings)
+
+    # ------------------------------------------------------------------ names and keys
+
+    def resolve_model(self, provider: str | None = None, model: str | None = None) -> str:
+        """The model name for a call: alias, then provider default, then default."""
+        return resolve_model(self.settings, provider, model)
+
+    @staticmethod
+    def wire_model(model: str) -> str:
+        """The name sent to the endpoint: without a leading ``openai/``."""
+        return model.removeprefix("openai/")
+
+    def _api_key(self, model: str) -> str | None:
+        key = self._configured_key or os.environ.get("OPENAI_API_KEY") or None
+        if key is None and not self.settings.api_base:
+            raise ConfigurationError(
+                f"no API key for model {model!r}: set OPENAI_API_KEY in the environment, "
+                "or llm.api_keys.openai / llm.api_key in settings (AGENTMAP_LLM__API_KEY=...); "
+                "a local OpenAI-compatible server needs llm.api_base instead"
+            )
+        return key
+
+    # ------------------------------------------------------------------ sessions
+
+    async def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        entry = self._sessions.get(loop)
+        if entry is not None and not entry.session.closed:
+            return entry.session
+        http = self._aiohttp
+        session: aiohttp.ClientSession = http.ClientSession(
+            # No cap here: llm.max_concurrency is the cap, and a request queued for
+            # a pooled connection would spend its timeout waiting.
+            connector=http.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=self._timeout,
+            cookie_jar=http.DummyCookieJar(),
+        )
+        entry = _LoopSession(session)
+        with self._sessions_lock:
+            self._sessions[loop] = entry
+        # Close the session when the loop shuts its async generators down
+        # (asyncio.run does, before it closes the loop).
+        entry.closer = _close_at_loop_shutdown(weakref.ref(self), loop, session)
+        await entry.closer.__anext__()
+        return session
+
+    def _forget(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+        with self._sessions_lock:
+            entry = self._sessions.get(loop)
+            if entry is not None and entry.session is session:
+                del self._sessions[loop]
+
+    async def aclose(self) -> None:
+        """Close the connection pool of the running event loop (others close with their loop)."""
+        loop = asyncio.get_running_loop()
+        with self._sessions_lock:
+            entry = self._sessions.pop(loop, None)
+        if entry is not None:
+            await entry.session.close()
+            if entry.closer is not None:
+                with contextlib.suppress(Exception):
+                    await entry.closer.aclose()
+
+    def close(self) -> None:
+        """Stop the private loop of sync calls and close its pool; best effort elsewhere.
+
+        Called from inside a running event loop, it also schedules ``aclose()`` there.
+        """
+        with contextlib.suppress(RuntimeError):
+            running = asyncio.get_running_loop()
+            task = running.create_task(self.aclose())
+            _background_tasks.add(task)
+            task.add_done_callback(_background_tasks.discard)
+        with self._loop_lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            done = asyncio.run_coroutine_threadsafe(_stop_private_loop(self), loop)
+            with contextlib.suppress(Exception):
+                done.result(timeout=5)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
+
+    def _private_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop sync calls run on (a daemon thread, started on the first sync call).
+
+        A new one after a fork: the child inherits the loop but not its thread.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or self._loop_pid != os.getpid():
+            with self._loop_lock:
+                loop, thread = self._loop, self._thread
+                if (
+                    loop is None
+                    or thread is None
+                    or not thread.is_alive()
+                    or self._loop_pid != os.getpid()
+                ):
+                    loop = asyncio.new_event_loop()
+                    ready = threading.Event()
+                    thread = threading.Thread(
+                        target=_run_private_loop,
+                        args=(loop, ready),
+                        name="agentmap-openai-http",
+                        daemon=True,
+                    )
+                    thread.start()
+                    ready.wait()
+                    self._loop, self._thread, self._loop_pid = loop, thread, os.getpid()
+                    atexit.register(_close_at_exit, weakref.ref(self))
+        return loop
+
+    # ------------------------------------------------------------------ calls
+
+    def _body(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        temperature: float | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        kwargs.pop("cache", None)  # the caching wrapper's flag, not the endpoint's
+        if kwargs.get("stream"):
+            raise ValueError("the openai_http LLM backend does not stream: call without stream")
+        body: dict[str, Any] = {"messages": [dict(m) for m in messages]}
+        if temperature is None:
+            temperature = self.settings.temperature
+        if temperature is not None:
+            body["temperature"] = temperature
+        body.update(kwargs)
+        return body
+
+    async def _complete(
+        self,
+        provider: str | None,
+        messages: Sequence[Mapping[str, Any]],
+        model: str | None,
+        temperature: float | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[str, LLMUsage]:
+        """Ask the endpoint (with retries and fallbacks); the reply text and its usage."""
+        resolved = self.resolve_model(provider, model)
+        key = self._api_key(resolved)
+        body = self._body(messages, temperature, kwargs)
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        masks = [key] if key else []
+        masks.extend(message_texts(messages))
+        if self._limited:
+            async with self.limits.aslot(PROVIDER):
+                started = time.perf_counter()
+                reply = await self._with_fallbacks(resolved, body, headers, masks)
+        else:
+            started = time.perf_counter()
+            reply = await self._with_fallbacks(resolved, body, headers, masks)
+        latency = time.perf_counter() - started
+        cost = None
+        if reply.has_usage:
+            cost = model_cost(
+                reply.model, reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens
+            )
+            if cost is None and reply.answered_by:
+                cost = model_cost(
+                    reply.answered_by,
+                    reply.prompt_tokens,
+                    reply.completion_tokens,
+                    reply.cached_tokens,
+                )
+        usage = LLMUsage(
+            model=reply.model,
+            provider=PROVIDER,
+            latency=latency,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost=cost,
+        )
+        return reply.text, usage
+
+    async def _with_fallbacks(
+        self, model: str, body: dict[str, Any], headers: dict[str, str], masks: list[str]
+    ) -> Reply:
+        aliases = self.settings.aliases
+        fallbacks = (aliases.get(m, m) for m in self.settings.fallbacks)
+        candidates = list(dict.fromkeys((model, *fallbacks)))
+        failed: list[str] = []
+        for candidate in candidates:
+            try:
+                return await self._with_retries(candidate, body, headers, masks)
+            except LLMProviderError as exc:
+                if not (exc.retryable or exc.status == 404) or candidate == candidates[-1]:
+                    if failed:
+                        raise type(exc)(
+                            exc.model,
+                            f"{exc.message} (after the models {', '.join(map(repr, failed))} "
+                            "failed before it)",
+                            status=exc.status,
+                            retryable=exc.retryable,
+                            retry_after=exc.retry_after,
+                        ) from exc
+                    raise
+                failed.append(candidate)
+        raise AssertionError("unreachable: the last candidate returns or raises")
+
+    async def _with_retries(
+        self, model: str, body: dict[str, Any], headers: dict[str, str], masks: list[str]
+    ) -> Reply:
+        payload = json.dumps({"model": self.wire_model(model), **body}).encode()
+        retries = self.settings.retries
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(model, payload, headers, masks)
+            except LLMProviderError as exc:
+                if not exc.retryable or attempt >= retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt, exc.retry_after))
+                attempt += 1
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry ``attempt + 1``: what the provider asked, else back-off + jitter."""
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_max)
+        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _attempt(
+        self, model: str, payload: bytes, headers: dict[str, str], masks: list[str]
+    ) -> Reply:
+        http = self._aiohttp
+        session = await self._session()
+        try:
+            async with session.post(
+                self.url, data=payload, headers=headers, proxy=self._proxy
+            ) as response:
+                status = response.status
+                raw = await response.read()
+                if status >= 300:
+                    retryable = status == 429 or status >= 500
+                    text = provider_message(raw, response.reason)
+                    raise LLMProviderError(
+                        model,
+                        scrub(text, masks),
+                        status=status,
+                        retryable=retryable,
+                        retry_after=retry_after_seconds(response.headers) if retryable else None,
+                    )
+        except TimeoutError:
+            raise LLMProviderError(
+                model, f"no reply within {self.settings.timeout:g} s (llm.timeout)", retryable=True
+            ) from None
+        except (http.ClientConnectionError, http.ClientPayloadError) as exc:
+            raise LLMProviderError(
+                model,
+                scrub(f"connection error: {type(exc).__name__}: {exc}", masks),
+                retryable=True,
+            ) from None
+        except http.ClientError as exc:
+            raise LLMProviderError(
+                model, scrub(f"HTTP client error: {type(exc).__name__}: {exc}", masks)
+            ) from None
+        try:
+            return parse_reply(model, json.loads(raw))
+        except ValueError as exc:  # also a body that is not JSON at all
+            reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON"
+            raise LLMProviderError(
+                model, f"malformed chat completion: {reason}", status=status
+            ) from None
+
+    def call_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """The blocking form: the request runs on this service's private event loop."""
+        loop = self._private_loop()
+        coroutine = self._complete(provider, messages, model, temperature, kwargs)
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        try:
+            text, usage = future.result()
+        except BaseException:
+            future.cancel()
+            raise
+        report_llm_call(usage)  # in the caller's thread: the run's context is there
+        return text
+
+    async def acall_llm(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        text, usage = await self._complete(provider, messages, model, temperature, kwargs)
+        report_llm_call(usage)
+        return text
+
+
+@dataclass(slots=True)
+class _LoopSession:
+    session: aiohttp.ClientSession
+    closer: AsyncGenerator[None, None] | None = None
+
+
+#: Tasks started by close() from inside a loop (kept so they are not collected mid-way).
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+async def _close_at_loop_shutdown(
+    service: weakref.ref[OpenAIHTTPService],
+    loop: asyncio.AbstractEventLoop,
+    session: aiohttp.ClientSession,
+) -> AsyncGenerator[None, None]:
+    """Suspended at its ``yield`` until the loop finalises its async generators."""
+    try:
+        yield
+    finally:
+        await session.close()
+        owner = service()
+        if owner is not None:
+            owner._forget(loop, session)
+
+
+def _run_private_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    loop.call_soon(ready.set)
+    loop.run_forever()
+
+
+async def _stop_private_loop(service: OpenAIHTTPService) -> None:
+    await service.aclose()
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+def _close_at_exit(service: weakref.ref[OpenAIHTTPService]) -> None:
+    owner = service()
+    if owner is not None:
+        with contextlib.suppress(Exception):
+            owner.close()
