@@ -1,7 +1,8 @@
 """Batch benchmarks for scripts/bench (DESIGN.md §6, issue #5).
 
 - 1,000 rows of a 3-node workflow whose middle node makes one LLM call of
-  100 ms to the fake OpenAI server (another process) over HTTP, concurrency 50:
+  100 ms to the fake OpenAI server (another process) over HTTP, concurrency 50,
+  with the litellm backend and with the openai_http backend (plain aiohttp):
   against the ideal (1,000 / 50 × 100 ms = 2 s), the same 1,000 calls made
   with the bare litellm Router (the floor of the litellm backend), and with
   plain aiohttp (the floor of HTTP itself); plus the same batch with the
@@ -152,6 +153,25 @@ def bench_batch(report: Callable[..., None], server_factory: Callable[[float], A
             "≤ 2.5 s",
             f"{verdict}; the same 1,000 calls: bare litellm Router {router_wall:.2f} s, "
             f"plain aiohttp {http_wall:.2f} s",
+        )
+        lean_settings = {**settings, "backend": "openai_http"}
+        with create_application("test", llm=lean_settings) as app:
+            _, graph = app.load(tmp / "llm.csv")
+            lean = []
+            for _ in range(3):
+                start = time.perf_counter()
+                summary = run_batch(
+                    app, tmp / "llm.csv", tmp / "rows1000.jsonl", _fresh(tmp / "lean.jsonl"),
+                    concurrency=CONCURRENCY,
+                )  # fmt: skip
+                lean.append(time.perf_counter() - start)
+                assert summary.completed == ROWS_LLM, summary.to_dict()
+        report(
+            "same batch, openai_http backend (no litellm)",
+            f"{min(lean):.2f} s",
+            "≤ 2.5 s",
+            f"{'ok' if min(lean) <= 2.5 else 'OVER BUDGET'}; best of 3 "
+            f"({', '.join(f'{x:.2f}' for x in lean)} s); ideal {IDEAL:.1f} s",
         )
         engines = []
         for _ in range(3):  # best of 3: litellm's background threads linger after its run
