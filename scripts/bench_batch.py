@@ -81,6 +81,22 @@ def _fresh(path: Path) -> Path:
     return path
 
 
+def _timed_batch(
+    app: Any, tmp: Path, output: str, workflow: str = "llm.csv", **options: Any
+) -> float:
+    """Seconds for the 1,000-row batch into a fresh ``output``; every row must complete."""
+    from agentmap.batch import run_batch
+
+    start = time.perf_counter()
+    summary = run_batch(
+        app, tmp / workflow, tmp / "rows1000.jsonl", _fresh(tmp / output),
+        concurrency=CONCURRENCY, **options,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    assert summary.completed == ROWS_LLM, summary.to_dict()
+    return wall
+
+
 def _llm_floors(url: str, router: Any) -> tuple[float, float]:
     """1,000 calls at concurrency 50: the bare litellm Router, and plain aiohttp."""
     import aiohttp
@@ -115,7 +131,6 @@ def _llm_floors(url: str, router: Any) -> tuple[float, float]:
 
 def bench_batch(report: Callable[..., None], server_factory: Callable[[float], Any]) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from agentmap.batch import run_batch
     from agentmap.services.llm.fake import FakeLLMService
     from containers import create_application
 
@@ -133,15 +148,7 @@ def bench_batch(report: Callable[..., None], server_factory: Callable[[float], A
         with create_application("test", llm=settings) as app:
             _, graph = app.load(tmp / "llm.csv")
             app.runner(graph).run({"x": 0})  # warm: litellm import, client, connections
-            walls = []
-            for _ in range(2):
-                start = time.perf_counter()
-                summary = run_batch(
-                    app, tmp / "llm.csv", tmp / "rows1000.jsonl", _fresh(tmp / "llm.jsonl"),
-                    concurrency=CONCURRENCY,
-                )  # fmt: skip
-                walls.append(time.perf_counter() - start)
-                assert summary.completed == ROWS_LLM, summary.to_dict()
+            walls = [_timed_batch(app, tmp, "llm.jsonl") for _ in range(2)]
             router_wall, http_wall = _llm_floors(
                 server.base_url, app.container.services.llm()._router
             )
@@ -156,16 +163,7 @@ def bench_batch(report: Callable[..., None], server_factory: Callable[[float], A
         )
         lean_settings = {**settings, "backend": "openai_http"}
         with create_application("test", llm=lean_settings) as app:
-            _, graph = app.load(tmp / "llm.csv")
-            lean = []
-            for _ in range(3):
-                start = time.perf_counter()
-                summary = run_batch(
-                    app, tmp / "llm.csv", tmp / "rows1000.jsonl", _fresh(tmp / "lean.jsonl"),
-                    concurrency=CONCURRENCY,
-                )  # fmt: skip
-                lean.append(time.perf_counter() - start)
-                assert summary.completed == ROWS_LLM, summary.to_dict()
+            lean = [_timed_batch(app, tmp, "lean.jsonl") for _ in range(3)]
         report(
             "same batch, openai_http backend (no litellm)",
             f"{min(lean):.2f} s",
@@ -179,13 +177,7 @@ def bench_batch(report: Callable[..., None], server_factory: Callable[[float], A
                 create_application("test") as app,
                 app.use(llm=FakeLLMService(default="ok", latency=LATENCY)),
             ):
-                start = time.perf_counter()
-                summary = run_batch(
-                    app, tmp / "llm.csv", tmp / "rows1000.jsonl", _fresh(tmp / "fake.jsonl"),
-                    concurrency=CONCURRENCY,
-                )  # fmt: skip
-                engines.append(time.perf_counter() - start)
-            assert summary.completed == ROWS_LLM, summary.to_dict()
+                engines.append(_timed_batch(app, tmp, "fake.jsonl"))
         engine = min(engines)
         report(
             "same batch, in-process fake LLM (100 ms sleep)",
@@ -205,26 +197,18 @@ def _dask(report: Callable[..., None], tmp: Path, settings: dict[str, Any], loca
     except ImportError:
         print("  (dask not installed: pip install 'agentmap[dask]')")
         return
-    from agentmap.batch import run_batch
     from containers import create_application
 
-    def job(label: str, **where: Any) -> float:
+    def job(**where: Any) -> float:
         with create_application("test", llm=settings) as app:
-            start = time.perf_counter()
-            summary = run_batch(
-                app, tmp / "llm.csv", tmp / "rows1000.jsonl", _fresh(tmp / "dask.jsonl"),
-                concurrency=CONCURRENCY, executor="dask", **where,
-            )  # fmt: skip
-            wall = time.perf_counter() - start
-        assert summary.completed == ROWS_LLM, (label, summary.to_dict())
-        return wall
+            return _timed_batch(app, tmp, "dask.jsonl", executor="dask", **where)
 
-    cold = job("cold", workers=2)
+    cold = job(workers=2)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        first = job("first", scheduler=cluster.scheduler_address, workers=2)
-        warm = job("warm", scheduler=cluster.scheduler_address, workers=2)
+        first = job(scheduler=cluster.scheduler_address, workers=2)
+        warm = job(scheduler=cluster.scheduler_address, workers=2)
     report(
         "same LLM batch, Dask, 2 worker processes",
         f"{warm:.2f} s",

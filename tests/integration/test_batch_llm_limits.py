@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,28 +30,29 @@ def most_in_flight(times: list[float]) -> int:
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 
-@BACKENDS
-def test_llm_max_concurrency_holds_across_every_run_of_a_batch(
-    tmp_path: Path, backend: str
-) -> None:
+def batch_of_twelve(tmp_path: Path, **llm: Any) -> tuple[int, list[float]]:
+    """Twelve rows at once over HTTP; (rows completed, when the server got each request)."""
     (tmp_path / "flow.csv").write_text(FLOW, encoding="utf-8")
     (tmp_path / "rows.jsonl").write_text(
         "".join(f'{{"x": {i}}}\n' for i in range(12)), encoding="utf-8"
     )
     with FakeOpenAIServer(reply="ok", latency=LATENCY) as server:
-        llm = {
-            "backend": backend,
-            "api_base": server.base_url,
-            "api_key": "sk-test",
-            "max_concurrency": 2,
-        }
-        with create_application("test", llm=llm) as app:
+        settings = {"api_base": server.base_url, "api_key": "sk-test", **llm}
+        with create_application("test", llm=settings) as app:
             summary = run_batch(
                 app, tmp_path / "flow.csv", tmp_path / "rows.jsonl", tmp_path / "out.jsonl",
                 concurrency=12,
             )  # fmt: skip
         times = [r.time for r in server.requests if r.path.endswith("/chat/completions")]
-    assert summary.completed == 12
+    return summary.completed, times
+
+
+@BACKENDS
+def test_llm_max_concurrency_holds_across_every_run_of_a_batch(
+    tmp_path: Path, backend: str
+) -> None:
+    completed, times = batch_of_twelve(tmp_path, backend=backend, max_concurrency=2)
+    assert completed == 12
     assert len(times) == 12
     assert most_in_flight(times) == 2  # the limit, reached but never passed
     assert max(times) - min(times) >= 5 * LATENCY * 0.9  # six rounds of two
@@ -58,17 +60,6 @@ def test_llm_max_concurrency_holds_across_every_run_of_a_batch(
 
 @BACKENDS
 def test_without_the_limit_the_batch_sends_them_together(tmp_path: Path, backend: str) -> None:
-    (tmp_path / "flow.csv").write_text(FLOW, encoding="utf-8")
-    (tmp_path / "rows.jsonl").write_text(
-        "".join(f'{{"x": {i}}}\n' for i in range(12)), encoding="utf-8"
-    )
-    with FakeOpenAIServer(reply="ok", latency=LATENCY) as server:
-        llm = {"backend": backend, "api_base": server.base_url, "api_key": "sk-test"}
-        with create_application("test", llm=llm) as app:
-            summary = run_batch(
-                app, tmp_path / "flow.csv", tmp_path / "rows.jsonl", tmp_path / "out.jsonl",
-                concurrency=12,
-            )  # fmt: skip
-        times = [r.time for r in server.requests if r.path.endswith("/chat/completions")]
-    assert summary.completed == 12
+    completed, times = batch_of_twelve(tmp_path, backend=backend)
+    assert completed == 12
     assert most_in_flight(times) > 2  # so the first test's 2 is the limit's doing
