@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from agentmap.batch.dask_worker import ShardPlan, run_shard, share_limits
 from agentmap.batch.errors import BatchError
 from agentmap.batch.inputs import InputRow
+from agentmap.batch.local import rows_to_run
 from agentmap.batch.output import RowSet
 from agentmap.batch.results import failed_result
 from agentmap.errors import MissingExtraError
@@ -157,17 +158,10 @@ def _accepts_settings(factory: Callable[..., Any]) -> bool:
     )
 
 
-def _shards(
-    rows: Iterable[InputRow], skip: RowSet | None, size: int, job: BatchJob, emit: Emit
-) -> Iterator[list[InputRow]]:
-    """Rows to run, ``size`` at a time; unreadable rows become failed lines here, locally."""
+def _shards(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
+    """Rows to run, ``size`` at a time."""
     shard: list[InputRow] = []
     for row in rows:
-        if skip is not None and row.row in skip:
-            continue
-        if row.state is None:
-            emit(failed_result(row, row.error or "unreadable row", 0.0, job.tag))
-            continue
         shard.append(row)
         if len(shard) >= size:
             yield shard
@@ -220,7 +214,7 @@ async def run_on_dask(
             concurrency=math.ceil(job.concurrency / max(sum(threads), 1)),
         )
         shared = _shared_factory(factory, settings, plan.processes)
-        shards = _shards(rows, skip, shard_size, job, emit)
+        shards = _shards(rows_to_run(rows, emit, job.tag, skip), shard_size)
         await _run_shards(
             distributed, client, shared, job, plan, shards, emit, in_flight=2 * sum(threads)
         )

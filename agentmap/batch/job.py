@@ -71,8 +71,13 @@ class BatchJob:
     tag: str = ""
 
 
+def _is_application(app: AppSource) -> bool:
+    """An Application itself, rather than a factory of one."""
+    return hasattr(app, "load") and hasattr(app, "runner")
+
+
 def _application(app: AppSource) -> BatchApplication:
-    if hasattr(app, "load") and hasattr(app, "runner"):
+    if _is_application(app):
         return app  # type: ignore[return-value]
     if callable(app):
         return app()
@@ -81,8 +86,8 @@ def _application(app: AppSource) -> BatchApplication:
 
 def _factory(app: AppSource) -> Callable[[], BatchApplication]:
     """A picklable way to build the application again, on another machine."""
-    if not (hasattr(app, "load") and hasattr(app, "runner")):
-        return app
+    if not _is_application(app):
+        return app  # type: ignore[return-value]
     factory = getattr(app, "factory", None)
     if factory is None:
         raise BatchError(
@@ -177,7 +182,7 @@ async def arun_batch(
     )
     reporter: ProgressReporter | None
     if isinstance(progress, bool):
-        reporter = progress_for(summary, interval=settings.progress_interval, enabled=progress)
+        reporter = progress_for(interval=settings.progress_interval, enabled=progress)
     else:
         reporter = progress
 

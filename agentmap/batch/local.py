@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from agentmap.batch.inputs import InputRow
@@ -21,13 +21,33 @@ from agentmap.batch.output import RowSet
 from agentmap.batch.results import failed_result, run_result
 from agentmap.runtime.result import RunResult
 
-__all__ = ["RowRunner", "run_rows"]
+__all__ = ["RowRunner", "rows_to_run", "run_rows"]
 
 
 class RowRunner(Protocol):
     """What runs one row: a ``GraphRunner``."""
 
     async def arun(self, state: Mapping[str, Any] | None = None) -> RunResult: ...
+
+
+def rows_to_run(
+    rows: Iterable[InputRow],
+    emit: Callable[[dict[str, Any]], None],
+    job: str,
+    skip: RowSet | None = None,
+) -> Iterator[InputRow]:
+    """The rows that still need a run, for every executor.
+
+    Rows in ``skip`` (already in the output) are left out; an unreadable row
+    needs no run either: its failed line is emitted here, as it is reached.
+    """
+    for row in rows:
+        if skip is not None and row.row in skip:
+            continue
+        if row.state is None:
+            emit(failed_result(row, row.error or "unreadable row", 0.0, job))
+            continue
+        yield row
 
 
 async def run_rows(
@@ -46,11 +66,11 @@ async def run_rows(
     running: set[asyncio.Task[None]] = set()
     failure: list[BaseException] = []
 
-    async def one(row: InputRow, state: dict[str, Any]) -> None:
+    async def one(row: InputRow) -> None:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(row_timeout) as scope:
-                result = await runner.arun(state)
+                result = await runner.arun(row.state)
         except TimeoutError as exc:
             error = (
                 f"row timed out after {row_timeout:g} s (--row-timeout)"
@@ -73,16 +93,11 @@ async def run_rows(
             failure.append(task.exception())  # type: ignore[arg-type]
 
     try:
-        for row in rows:
-            if skip is not None and row.row in skip:
-                continue
-            if row.state is None:
-                emit(failed_result(row, row.error or "unreadable row", 0.0, job))
-                continue
+        for row in rows_to_run(rows, emit, job, skip):
             await slots.acquire()
             if failure:
                 break
-            task = asyncio.create_task(one(row, row.state))
+            task = asyncio.create_task(one(row))
             running.add(task)
             task.add_done_callback(finished)
         while running:
