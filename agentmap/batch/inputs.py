@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -74,7 +74,7 @@ def _open_binary(path: Path) -> BinaryIO:
         raise BatchError(f"cannot read input file {path}: {exc.strerror or exc}") from None
 
 
-def _text_lines(path: Path, raw: BinaryIO) -> Iterator[str]:
+def _text_lines(path: Path, raw: Iterable[bytes]) -> Iterator[str]:
     """The file's lines as text, decoded one by one so a bad byte is reported at its line.
 
     A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped.
@@ -102,17 +102,20 @@ def scan_inputs(path: Path) -> InputScan:
     fmt = input_format(path)
     digest = hashlib.sha256()
     with _open_binary(path) as raw:
-        for chunk in iter(lambda: raw.read(1 << 20), b""):
-            digest.update(chunk)
-    rows = 0
-    with _open_binary(path) as raw:
-        lines = _text_lines(path, raw)
+        lines = _text_lines(path, _hashed(raw, digest))  # one read serves both
         if fmt == "jsonl":
             rows = sum(1 for line in lines if line.strip())
         else:
             _allow_long_cells()
             rows = max(sum(1 for record in _records(csv.reader(lines)) if record) - 1, 0)
     return InputScan(rows, digest.hexdigest())
+
+
+def _hashed(raw: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    """``raw``'s lines, each added to ``digest`` as it is read."""
+    for data in raw:
+        digest.update(data)
+        yield data
 
 
 def _allow_long_cells() -> None:
