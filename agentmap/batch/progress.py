@@ -57,9 +57,14 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live bar: rows done and failed, rate, ETA; redrawn at most ten times a second."""
+    """A live bar: rows done and failed, rate, ETA; redrawn at most ten times a second.
 
-    def __init__(self, summary: BatchSummary) -> None:
+    The bar starts at the first update, when the row total is known: a batch
+    that stops before its first row (a refused output, say) never leaves a
+    live display behind on the terminal.
+    """
+
+    def __init__(self) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -82,15 +87,17 @@ class RichProgress:
             console=Console(stderr=True),
             refresh_per_second=10,
         )
-        self._task: Any = self._progress.add_task(
-            "rows", total=summary.total or None, completed=summary.done, failed=0, rate="-"
-        )
-        self._progress.start()
+        self._task: Any = None
         self._shown = 0.0
 
     def update(self, summary: BatchSummary) -> None:
         now = time.monotonic()
-        if now - self._shown < 0.1:
+        if self._task is None:
+            self._task = self._progress.add_task(
+                "rows", total=summary.total or None, completed=summary.done, failed=0, rate="-"
+            )
+            self._progress.start()
+        elif now - self._shown < 0.1:
             return
         self._shown = now
         self._progress.update(
@@ -106,10 +113,10 @@ class RichProgress:
         self._progress.stop()
 
 
-def progress_for(summary: BatchSummary, *, interval: float, enabled: bool = True) -> Any:
+def progress_for(*, interval: float, enabled: bool = True) -> Any:
     """The reporter for this process's stderr, or None when progress is off."""
     if not enabled:
         return None
     if sys.stderr.isatty():
-        return RichProgress(summary)
+        return RichProgress()
     return PlainProgress(interval)

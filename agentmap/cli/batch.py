@@ -144,10 +144,11 @@ def batch(
         import asyncio
 
         from agentmap.batch.job import arun_batch
+        from agentmap.batch.progress import progress_for
 
         with _application(env) as application:
-            if progress:
-                captured.inner = _LazyProgress(application.settings.batch.progress_interval)
+            interval = application.settings.batch.progress_interval
+            captured.inner = progress_for(interval=interval, enabled=progress)
             coroutine = arun_batch(
                 application,
                 workflow,
@@ -187,26 +188,6 @@ def batch(
 
     print_summary(summary, as_json=json_output)
     raise typer.Exit(0 if summary.failed == 0 else 1)
-
-
-class _LazyProgress:
-    """Builds the real reporter on the first update, when the row total is known."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._inner: Any = None
-
-    def update(self, summary: BatchSummary) -> None:
-        if self._inner is None:
-            from agentmap.batch.progress import progress_for
-
-            self._inner = progress_for(summary, interval=self._interval)
-        self._inner.update(summary)
-
-    def close(self, summary: BatchSummary) -> None:
-        if self._inner is None:
-            self.update(summary)
-        self._inner.close(summary)
 
 
 async def _terminate_on_sigterm(coroutine: Any) -> Any:

@@ -86,13 +86,13 @@ def test_update_prints_once_per_interval() -> None:
 
 
 def test_progress_off_is_none() -> None:
-    assert progress_for(BatchSummary(1), interval=1.0, enabled=False) is None
+    assert progress_for(interval=1.0, enabled=False) is None
 
 
 def test_progress_on_a_stream_that_is_not_a_terminal_is_plain(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    reporter = progress_for(BatchSummary(1), interval=5.0)
+    reporter = progress_for(interval=5.0)
     assert isinstance(reporter, PlainProgress)
     assert reporter.interval == 5.0
     reporter.close(summary_of(1, 1, 0, wall=1.0))
