@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.limits import CallLimits
-from agentmap.services.llm.models import resolve_model
+from agentmap.services.llm.models import chat_fields, resolve_model
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -162,13 +162,7 @@ class LiteLLMService:
     ) -> tuple[str, str | None, dict[str, Any]]:
         resolved = self.resolve_model(provider, model)
         self._deploy(resolved)
-        kwargs.pop("cache", None)  # the caching wrapper's flag, not litellm's
-        request: dict[str, Any] = {"model": resolved, "messages": [dict(m) for m in messages]}
-        if temperature is None:
-            temperature = self.settings.temperature
-        if temperature is not None:
-            request["temperature"] = temperature
-        request.update(kwargs)
+        request = {"model": resolved, **chat_fields(self.settings, messages, temperature, kwargs)}
         return resolved, provider or self.provider_of(resolved), request
 
     def _usage(self, response: Any, model: str, provider: str | None, started: float) -> str:

@@ -66,7 +66,7 @@ from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.errors import LLMProviderError
 from agentmap.services.llm.limits import CallLimits
-from agentmap.services.llm.models import resolve_model
+from agentmap.services.llm.models import chat_fields, resolve_model
 from agentmap.services.llm.openai_wire import (
     Reply,
     env_proxy,
@@ -245,21 +245,23 @@ class OpenAIHTTPService:
         if not thread.is_alive():
             loop.close()
 
+    def _live_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The private loop, if its thread runs in this process (not a parent's, after a fork)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or self._loop_pid != os.getpid():
+            return None
+        return loop
+
     def _private_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop sync calls run on (a daemon thread, started on the first sync call).
 
         A new one after a fork: the child inherits the loop but not its thread.
         """
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive() or self._loop_pid != os.getpid():
+        loop = self._live_loop()
+        if loop is None:
             with self._loop_lock:
-                loop, thread = self._loop, self._thread
-                if (
-                    loop is None
-                    or thread is None
-                    or not thread.is_alive()
-                    or self._loop_pid != os.getpid()
-                ):
+                loop = self._live_loop()
+                if loop is None:
                     loop = asyncio.new_event_loop()
                     ready = threading.Event()
                     thread = threading.Thread(
@@ -282,16 +284,9 @@ class OpenAIHTTPService:
         temperature: float | None,
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
-        kwargs.pop("cache", None)  # the caching wrapper's flag, not the endpoint's
         if kwargs.get("stream"):
             raise ValueError("the openai_http LLM backend does not stream: call without stream")
-        body: dict[str, Any] = {"messages": [dict(m) for m in messages]}
-        if temperature is None:
-            temperature = self.settings.temperature
-        if temperature is not None:
-            body["temperature"] = temperature
-        body.update(kwargs)
-        return body
+        return chat_fields(self.settings, messages, temperature, kwargs)
 
     async def _complete(
         self,
@@ -310,26 +305,17 @@ class OpenAIHTTPService:
             headers["Authorization"] = f"Bearer {key}"
         masks = [key] if key else []
         masks.extend(message_texts(messages))
-        if self._limited:
-            async with self.limits.aslot(PROVIDER):
-                started = time.perf_counter()
-                reply = await self._with_fallbacks(resolved, body, headers, masks)
-        else:
-            started = time.perf_counter()
+        async with self.limits.aslot(PROVIDER) if self._limited else contextlib.nullcontext():
+            started = time.perf_counter()  # after the limits: waiting is not latency
             reply = await self._with_fallbacks(resolved, body, headers, masks)
         latency = time.perf_counter() - started
         cost = None
-        if reply.has_usage:
-            cost = model_cost(
-                reply.model, reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens
-            )
-            if cost is None and reply.answered_by:
-                cost = model_cost(
-                    reply.answered_by,
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    reply.cached_tokens,
-                )
+        if reply.has_usage:  # priced as the model asked for, else as the one that answered
+            for name in (reply.model, reply.answered_by):
+                if name and cost is None:
+                    cost = model_cost(
+                        name, reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens
+                    )
         usage = LLMUsage(
             model=reply.model,
             provider=PROVIDER,
