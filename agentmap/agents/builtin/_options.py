@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
 
-__all__ = ["ConfiguredAgent", "bad_context", "choice", "flag", "positive_int"]
+__all__ = ["ConfiguredAgent", "bad_context", "choice", "flag", "positive_int", "text"]
 
 
 def bad_context(kind: str, node: str, key: str, message: str) -> ValueError:
@@ -29,6 +29,12 @@ def choice(kind: str, node: str, key: str, value: Any, choices: tuple[str, ...])
 def positive_int(kind: str, node: str, key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise bad_context(kind, node, key, f"must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def text(kind: str, node: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise bad_context(kind, node, key, f"must be text, got {type(value).__name__}")
     return value
 
 

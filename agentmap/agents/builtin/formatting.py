@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentmap.agents.builtin._llm import llm_options
-from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, flag
+from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, flag, text
 from agentmap.agents.builtin.core import passthrough
 from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.services.protocols import LLMCapableAgent
@@ -146,9 +146,7 @@ class SummaryAgent(ConfiguredAgent):
                 f"asks for a summary written by an LLM, but {type(self).__name__} is a "
                 "text-only summary; derive it from LLMSummaryAgent instead",
             )
-        fmt = self.context.get("format", "{key}: {value}")
-        if not isinstance(fmt, str):
-            raise bad_context("summary", name, "format", f"must be text, got {type(fmt).__name__}")
+        fmt = text("summary", name, "format", self.context.get("format", "{key}: {value}"))
         unknown = [p for p in placeholders(fmt) if p not in ("key", "value")]
         if unknown:
             raise bad_context(
@@ -158,11 +156,7 @@ class SummaryAgent(ConfiguredAgent):
                 f"uses {', '.join('{' + p + '}' for p in unknown)}; only {{key}} (the input "
                 "name) and {value} (its value) are filled in (write {{ and }} for literal braces)",
             )
-        separator = self.context.get("separator", "\n\n")
-        if not isinstance(separator, str):
-            raise bad_context(
-                "summary", name, "separator", f"must be text, got {type(separator).__name__}"
-            )
+        separator = text("summary", name, "separator", self.context.get("separator", "\n\n"))
         skip_empty = flag("summary", name, "skip_empty", self.context.get("skip_empty", True))
         self._format = fmt
         self._separator = separator

@@ -35,7 +35,13 @@ from agentmap.agents.builtin._llm import (
     llm_options,
     parse_json_reply,
 )
-from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice, positive_int
+from agentmap.agents.builtin._options import (
+    ConfiguredAgent,
+    bad_context,
+    choice,
+    positive_int,
+    text,
+)
 from agentmap.agents.builtin.formatting import as_text
 from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.runtime.context import current_node
@@ -104,9 +110,7 @@ class LLMAgent(ConfiguredAgent, LLMCapableAgent):
             kind, name, "prompt_role", ctx.get("prompt_role", "auto"), _ROLES
         )
         system = ctx.get("system")
-        if system is not None and not isinstance(system, str):
-            raise bad_context(kind, name, "system", f"must be text, got {type(system).__name__}")
-        self._system = system.strip() if system else ""
+        self._system = text(kind, name, "system", system).strip() if system is not None else ""
         memory_key = ctx.get("memory_key")
         if memory_key is not None and (not isinstance(memory_key, str) or not memory_key.strip()):
             raise bad_context(kind, name, "memory_key", f"must be a field name, got {memory_key!r}")
