@@ -2,7 +2,8 @@
 
 Kept apart from the model so that the model reads as a schema. Here:
 
-- the YAML preset layer (``config/base.yaml`` under ``config/<env>.yaml``);
+- the YAML preset layer (``base.yaml`` under ``<env>.yaml``, from the presets
+  bundled in ``agentmap/presets`` or a directory of the user's own);
 - a wrapper around pydantic-settings' environment and ``.env`` sources that
   rejects unknown ``AGENTMAP_*`` names (pydantic-settings ignores them) and
   parses ``AGENTMAP_AGENTS__<key>__<setting>`` itself, because pydantic-settings
@@ -25,13 +26,16 @@ from agentmap._yaml import YAMLSyntaxError, parse_yaml
 from agentmap.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from pydantic.fields import FieldInfo
     from pydantic_settings import BaseSettings
 
 PREFIX = "AGENTMAP_"
 AGENTS_VAR = "AGENTMAP_AGENTS"
 RESERVED_ENV_VARS = frozenset({"AGENTMAP_ENV", "AGENTMAP_CONFIG_DIR"})
-_BUNDLED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+#: The presets shipped in the wheel as package data (see docs/configuration.md).
+PRESETS_PACKAGE = "agentmap.presets"
 
 # --------------------------------------------------------------------------- lookups
 
@@ -66,8 +70,27 @@ def resolve_environment(explicit: str | None, dotenv: Mapping[str, str | None]) 
     return found[1] if found and found[1] else "development"
 
 
-def resolve_config_dir(explicit: Path | None, dotenv: Mapping[str, str | None]) -> Path | None:
-    """The config directory, or None when no preset directory exists at all."""
+def bundled_presets() -> Traversable:
+    """The presets shipped inside the installed package, read as package data.
+
+    ``importlib.resources`` rather than a path computed from ``__file__``: the
+    presets are where the installer put the package, whatever that is (a
+    wheel in site-packages, an editable checkout, a zip).
+    """
+    from importlib.resources import files  # loaded already by pydantic's import
+
+    return files(PRESETS_PACKAGE)
+
+
+def resolve_config_dir(
+    explicit: Path | None, dotenv: Mapping[str, str | None]
+) -> Traversable | None:
+    """The preset directory, or None when not even the bundled presets exist.
+
+    A user's directory (``config_dir``, ``AGENTMAP_CONFIG_DIR``, or ``./config``
+    holding a ``base.yaml``) replaces the bundled presets as a whole, so its
+    environments are exactly the files in it.
+    """
     origin = "config_dir argument"
     if explicit is None:
         found = lookup(os.environ, "AGENTMAP_CONFIG_DIR") or lookup(dotenv, "AGENTMAP_CONFIG_DIR")
@@ -79,10 +102,19 @@ def resolve_config_dir(explicit: Path | None, dotenv: Mapping[str, str | None]) 
         return explicit
     if (Path("config") / "base.yaml").is_file():
         return Path("config")
-    return _BUNDLED_CONFIG if _BUNDLED_CONFIG.is_dir() else None
+    bundled = bundled_presets()
+    return bundled if bundled.is_dir() else None
 
 
-def preset_files(config_dir: Path | None, environment: str) -> list[Path]:
+def preset_names(config_dir: Traversable) -> list[str]:
+    """The environments a directory offers: its ``*.yaml`` files other than ``base.yaml``."""
+    names = (entry.name for entry in config_dir.iterdir() if entry.is_file())
+    return sorted(
+        name[: -len(".yaml")] for name in names if name.endswith(".yaml") and name != "base.yaml"
+    )
+
+
+def preset_files(config_dir: Traversable | None, environment: str) -> list[Traversable]:
     """``base.yaml`` (if any) then ``<environment>.yaml``; an unknown environment is an error."""
     if config_dir is None:
         if environment == "development":
@@ -91,9 +123,9 @@ def preset_files(config_dir: Path | None, environment: str) -> list[Path]:
             f"Unknown environment {environment!r}: no config directory found "
             "(set AGENTMAP_CONFIG_DIR or create ./config/base.yaml)"
         )
-    presets = sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem != "base")
+    presets = preset_names(config_dir)
     target = config_dir / f"{environment}.yaml"
-    if environment not in presets or not target.is_file():
+    if environment not in presets:
         listed = ", ".join(presets) or "none"
         raise ConfigurationError(
             f"Unknown environment {environment!r}: no {target}. Available presets in "
@@ -103,7 +135,7 @@ def preset_files(config_dir: Path | None, environment: str) -> list[Path]:
     return [base, target] if base.is_file() else [target]
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Traversable) -> dict[str, Any]:
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"), path)
     except YAMLSyntaxError as exc:
@@ -129,7 +161,9 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def preset_layers(config_dir: Path | None, environment: str) -> list[tuple[str, dict[str, Any]]]:
+def preset_layers(
+    config_dir: Traversable | None, environment: str
+) -> list[tuple[str, dict[str, Any]]]:
     """The YAML layers, highest priority first, for naming the origin of an error."""
     try:
         files = preset_files(config_dir, environment)
@@ -145,7 +179,7 @@ class PresetSource(PydanticBaseSettingsSource):
     """The lowest layer: the deep-merged YAML presets for one environment."""
 
     def __init__(
-        self, settings_cls: type[BaseSettings], environment: str, config_dir: Path | None
+        self, settings_cls: type[BaseSettings], environment: str, config_dir: Traversable | None
     ) -> None:
         super().__init__(settings_cls)
         self.environment = environment

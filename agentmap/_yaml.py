@@ -6,8 +6,11 @@ the file, line and column, and neither needs more than the safe subset.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
 
 __all__ = ["YAMLSyntaxError", "parse_yaml"]
 
@@ -16,7 +19,7 @@ class YAMLSyntaxError(ValueError):
     """A YAML file that does not parse; the message names the file, line and column."""
 
 
-def parse_yaml(text: str, path: Path) -> Any:
+def parse_yaml(text: str, path: Path | Traversable) -> Any:
     import yaml  # only when a YAML file is actually read
 
     # libyaml's loader when PyYAML was built with it: the same safe subset, ~10x faster.

@@ -1,8 +1,8 @@
 """The settings model: one typed tree, assembled from layered sources.
 
 Highest priority first: keyword arguments > ``AGENTMAP_*`` environment
-variables > ``.env`` in the working directory > ``config/<environment>.yaml``
-> ``config/base.yaml`` > the defaults below. Mappings are deep-merged, so a
+variables > ``.env`` in the working directory > the preset ``<environment>.yaml``
+> the preset ``base.yaml`` > the defaults below. Mappings are deep-merged, so a
 layer only states what it changes. Every section forbids unknown keys because
 a mistyped setting that is silently ignored is worse than an error.
 
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,6 +40,9 @@ from pydantic_settings import (
 from agentmap import _settings_report as _report
 from agentmap import _settings_sources as _src
 from agentmap.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 __all__ = [
     "RESERVED_ENV_VARS",
@@ -214,7 +217,7 @@ class BatchSettings(_Section):
 
 
 #: Config directory chosen by ``load_settings`` for the settings being built.
-_CONFIG_DIR: ContextVar[Path | None] = ContextVar("agentmap_config_dir", default=None)
+_CONFIG_DIR: ContextVar[Traversable | None] = ContextVar("agentmap_config_dir", default=None)
 
 
 class AgentMapSettings(BaseSettings):
@@ -276,7 +279,7 @@ def load_settings(
     """Build the effective settings for ``environment`` (else ``AGENTMAP_ENV``, else development).
 
     ``config_dir`` defaults to ``AGENTMAP_CONFIG_DIR``, then ``./config`` when it
-    holds a ``base.yaml``, then the repository's ``config/``. ``overrides`` are
+    holds a ``base.yaml``, then the presets bundled in ``agentmap/presets``. ``overrides`` are
     the highest-priority layer; nested mappings merge into the lower layers
     (``llm={"backend": "fake"}`` keeps the preset's model).
     """

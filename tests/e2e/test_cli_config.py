@@ -38,7 +38,7 @@ def test_config_graph_shows_effective_node_context(cli: Any, tmp_path: Path) -> 
         "G,Done,success,,\n"
     )
     (tmp_path / "config").mkdir()
-    base = (REPO / "config" / "base.yaml").read_text()
+    base = (REPO / "agentmap" / "presets" / "base.yaml").read_text()
     (tmp_path / "config" / "base.yaml").write_text(base)
     (tmp_path / "config" / "strict.yaml").write_text(
         "agents:\n  echo:\n    timeout: 10\n    retries: 2\n  Fetch:\n    retries: 5\n"

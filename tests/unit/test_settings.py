@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentmap._settings_sources import bundled_presets, preset_names
 from agentmap.errors import ConfigurationError
 from agentmap.settings import (
     AgentMapSettings,
@@ -15,8 +16,6 @@ from agentmap.settings import (
     redacted_settings,
     secret_values,
 )
-
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 @pytest.fixture(autouse=True)
@@ -246,7 +245,7 @@ def test_secrets_are_redacted_and_listed(config_dir: Path, monkeypatch: pytest.M
     ],
 )
 def test_shipped_presets(environment: str, backends: tuple[str, ...], log: tuple[str, str]) -> None:
-    settings = load_settings(environment, config_dir=REPO_CONFIG)
+    settings = load_settings(environment)  # the bundled presets: cwd is empty
     assert settings.environment == environment
     llm, cache, tracking, state = backends
     assert settings.llm.backend == llm
@@ -257,15 +256,33 @@ def test_shipped_presets(environment: str, backends: tuple[str, ...], log: tuple
 
 
 def test_production_preset_retries_in_the_llm_service_not_per_node() -> None:
-    settings = load_settings("production", config_dir=REPO_CONFIG)
+    settings = load_settings("production")
     assert settings.agents["llm"] == {"timeout": 120}  # no node-level retries on top
     assert (settings.llm.timeout, settings.llm.retries) == (30, 3)
 
 
-def test_repo_config_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundled_presets_are_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     # cwd is an empty directory: no ./config/base.yaml, no AGENTMAP_CONFIG_DIR
     monkeypatch.setenv("AGENTMAP_ENV", "test")
     assert load_settings().llm.backend == "fake"
+
+
+def test_bundled_presets_are_package_data() -> None:
+    import agentmap
+
+    presets = bundled_presets()
+    # Inside the installed package, not beside it: a wheel ships them.
+    assert Path(str(presets)).parent == Path(agentmap.__file__).parent
+    assert preset_names(presets) == ["demo", "development", "production", "test"]
+
+
+def test_unknown_environment_lists_the_bundled_presets() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_settings("staging")
+    message = str(info.value)
+    assert "'staging'" in message
+    assert str(bundled_presets()) in message
+    assert message.endswith("demo, development, production, test")
 
 
 def test_local_config_dir_is_used_when_it_has_base_yaml(isolated: Path) -> None:
@@ -276,6 +293,9 @@ def test_local_config_dir_is_used_when_it_has_base_yaml(isolated: Path) -> None:
     settings = load_settings()
     assert settings.cache.backend == "memory"
     assert settings.logging.level == "DEBUG"  # normalised for loguru
+    # The local directory replaces the bundled presets; it does not add to them.
+    with pytest.raises(ConfigurationError, match=r"Available presets in config: development$"):
+        load_settings("test")
 
 
 def test_missing_config_dir_is_an_error(tmp_path: Path) -> None:
@@ -314,4 +334,4 @@ def test_provider_keys_from_the_environment_are_secrets_too(
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert "sk-from-the-environment" in secret_values(load_settings("test", config_dir=REPO_CONFIG))
+    assert "sk-from-the-environment" in secret_values(load_settings("test"))
