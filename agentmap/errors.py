@@ -22,6 +22,7 @@ __all__ = [
     "ConfigurationError",
     "Diagnostic",
     "MissingExtraError",
+    "ShadowedPackageError",
     "WorkflowError",
 ]
 
@@ -121,6 +122,25 @@ class MissingExtraError(ConfigurationError, ImportError):
         )
         self.library = library
         self.extra = extra
+
+
+class ShadowedPackageError(ConfigurationError, ImportError):
+    """A module of the user's named like one of AgentMap's packages is found first.
+
+    AgentMap ships a top-level ``containers`` package; a ``containers.py`` beside
+    a user's script comes earlier on ``sys.path`` and would be imported in its
+    place, failing later in a way that names neither file.
+    """
+
+    def __init__(self, package: str, found: str, ours: str) -> None:
+        super().__init__(
+            f"{found} is imported as {package!r} instead of AgentMap's own {package!r} "
+            f"package ({ours}), because its folder comes first on sys.path. "
+            f"Rename your module (for example to my_{package}) and update its imports."
+        )
+        self.package = package
+        self.found = found
+        self.ours = ours
 
 
 class AgentError(AgentMapError):
