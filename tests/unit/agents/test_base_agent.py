@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-from unittest.mock import Mock
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from agentmap.agents.base_agent import BaseAgent, ServiceNotConfiguredError
+from agentmap.services.llm.fake import FakeLLMService
+from agentmap.services.logging import configure_logger, release_logger
 from agentmap.services.protocols import LLMCapableAgent, LLMServiceProtocol
+from agentmap.services.state.memory import MemoryStateAdapter
+from agentmap.services.tracking.memory import MemoryTracker
+from agentmap.settings import LoggingSettings
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+
+class LogCapture:
+    """The real (loguru) logger, writing JSON lines into a list instead of stderr."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.logger: Logger
+        self.logger, self.handler_ids = configure_logger(
+            LoggingSettings(level="DEBUG", format="json"), sink=self.lines.append
+        )
+
+    def records(self) -> list[tuple[str, str]]:
+        """(level, message) of every line written so far."""
+        return [(r["level"], r["message"]) for r in map(json.loads, self.lines)]
+
+
+@pytest.fixture
+def log() -> Iterator[LogCapture]:
+    capture = LogCapture()
+    yield capture
+    release_logger(capture.handler_ids)
 
 
 class WeatherAnalysisAgent(BaseAgent, LLMCapableAgent):
@@ -53,21 +84,21 @@ class WeatherAnalysisAgent(BaseAgent, LLMCapableAgent):
         )
 
 
-def test_user_agent_works_with_mock_services() -> None:
-    logger, tracker, adapter, llm = Mock(), Mock(), Mock(), Mock()
-    llm.call_llm.return_value = "sunny"
+def test_user_agent_works_with_services_passed_positionally(log: LogCapture) -> None:
+    tracker, adapter, llm = MemoryTracker(), MemoryStateAdapter(), FakeLLMService(["sunny"])
     agent = WeatherAnalysisAgent(
-        "Weather", "prompt", {"provider": "openai"}, logger, tracker, adapter
+        "Weather", "prompt", {"provider": "openai"}, log.logger, tracker, adapter
     )
     agent.configure_llm_service(llm)
     assert agent.process({"city": "Oslo"}) == "sunny"
-    llm.call_llm.assert_called_once_with(
-        provider="openai",
-        messages=[{"role": "user", "content": "Weather in Oslo?"}],
-        temperature=0.2,
+    [call] = llm.calls
+    assert (call.provider, call.messages, call.temperature) == (
+        "openai",
+        [{"role": "user", "content": "Weather in Oslo?"}],
+        0.2,
     )
     assert agent.process({}) == {"error": "city is required"}
-    logger.warning.assert_called_once_with("[Weather] no city given")
+    assert log.records() == [("WARNING", "[Weather] no city given")]
     assert agent.execution_tracker_service is tracker
     assert agent.state_adapter_service is adapter
 
@@ -88,17 +119,18 @@ def test_context_is_a_private_copy() -> None:
     assert ctx == {"a": 1}
 
 
-def test_log_helpers_use_each_level() -> None:
-    logger = Mock()
-    agent = BaseAgent("N", logger=logger)
+def test_log_helpers_use_each_level(log: LogCapture) -> None:
+    agent = BaseAgent("N", logger=log.logger)
     agent.log_debug("d")
     agent.log_info("i")
-    agent.log_warning("w")
+    agent.log_warning("w {}", "arg")
     agent.log_error("e")
-    logger.debug.assert_called_once_with("[N] d")
-    logger.info.assert_called_once_with("[N] i")
-    logger.warning.assert_called_once_with("[N] w")
-    logger.error.assert_called_once_with("[N] e")
+    assert log.records() == [
+        ("DEBUG", "[N] d"),
+        ("INFO", "[N] i"),
+        ("WARNING", "[N] w arg"),
+        ("ERROR", "[N] e"),
+    ]
 
 
 def test_unconfigured_service_names_the_capability() -> None:
@@ -114,7 +146,7 @@ def test_assigning_the_public_name_in_configure_works() -> None:
         def configure_llm_service(self, llm_service: LLMServiceProtocol) -> None:
             self.llm_service = llm_service
 
-    llm = Mock()
+    llm = FakeLLMService()
     agent = Assigning("A")
     agent.configure_llm_service(llm)
     assert agent.llm_service is llm
@@ -127,7 +159,7 @@ def test_base_agent_never_assigns_service_attributes() -> None:
         def cache_service(self) -> Any:  # type: ignore[override]
             return "mine"
 
-    agent = ReadOnly("R", "p", {}, logger=Mock())
+    agent = ReadOnly("R", "p", {})
     assert agent.cache_service == "mine"
     assert "llm_service" not in vars(agent)
     assert "cache_service" not in vars(agent)

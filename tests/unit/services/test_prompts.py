@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from agentmap.errors import AgentMapError, WorkflowError
 from agentmap.services import prompts as prompts_module
@@ -290,24 +290,17 @@ def test_invalid_yaml_file_is_named(workdir: Path) -> None:
 
 
 def test_parsed_files_are_cached_and_reread_when_changed(
-    service: PromptService, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    service: PromptService, workdir: Path, mocker: MockerFixture
 ) -> None:
-    parsed: list[Path] = []
-    real = prompts_module._parse_yaml
-
-    def counting(path: Path) -> Any:
-        parsed.append(path)
-        return real(path)
-
-    monkeypatch.setattr(prompts_module, "_parse_yaml", counting)
+    parsed = mocker.spy(prompts_module, "_parse_yaml")  # still parses: a spy, not a stub
     for _ in range(3):
         service.resolve_prompt("prompt:greeting")
         service.resolve_prompt("yaml:prompts/registry.yaml#greeting")
-    assert len(parsed) == 1  # one file, parsed once for both forms
+    assert parsed.call_count == 1  # one file, parsed once for both forms
 
     # derived services share the parsed files
     service.for_workflow(Path("flows/f.csv")).resolve_prompt("prompt:greeting")
-    assert len(parsed) == 1
+    assert parsed.call_count == 1
     assert service.for_workflow(Path("flows/f.csv")) is service.for_workflow(Path("flows/g.csv"))
     assert service.for_workflow(None) is service
 
@@ -316,7 +309,8 @@ def test_parsed_files_are_cached_and_reread_when_changed(
     stat = registry.stat()
     os.utime(registry, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert service.resolve_prompt("prompt:greeting") == "Changed, {name}"
-    assert len(parsed) == 2
+    assert parsed.call_count == 2
+    assert Path(parsed.call_args.args[0]).resolve() == registry.resolve()
 
 
 # --------------------------------------------------------------------------- graphs
