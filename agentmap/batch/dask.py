@@ -69,7 +69,7 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise MissingExtraError("distributed", "dask", "--executor dask") from None
+        raise MissingExtraError("distributed", "dask", "The dask batch executor") from None
     return distributed
 
 
@@ -110,9 +110,12 @@ async def _worker_threads(client: Any, scheduler: str | None, workers: int | Non
         await client.wait_for_workers(wanted, timeout=WORKER_WAIT)
     except TimeoutError:
         where = f"the Dask scheduler {scheduler}" if scheduler else "the local Dask cluster"
-        raise BatchError(
-            f"{where} has fewer than {wanted} worker(s) after {WORKER_WAIT:g} s; "
-            "start workers with `dask worker ADDRESS`, or lower --workers"
+        raise BatchError.naming(
+            "{where} has fewer than {wanted} worker(s) after {wait:g} s; "
+            "start workers with `dask worker ADDRESS`, or lower {option[workers]}",
+            where=where,
+            wanted=wanted,
+            wait=WORKER_WAIT,
         ) from None
     threads: dict[str, int] = await client.nthreads()
     return list(threads.values())
@@ -138,7 +141,7 @@ def _shared_factory(factory: Factory, settings: AgentMapSettings | None, process
     if _accepts_settings(factory):
         return functools.partial(factory, settings=shared)  # type: ignore[call-arg]
     warnings.warn(
-        f"--executor dask: {factory!r} does not accept settings=, so each of the "
+        f"executor='dask': {factory!r} does not accept settings=, so each of the "
         f"{processes} workers applies the full llm rate and concurrency limits; pass "
         "Application.factory to have them divided between the workers",
         RuntimeWarning,

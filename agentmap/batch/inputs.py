@@ -5,7 +5,7 @@ memory. A row that cannot be read (a line that is not JSON, a CSV record with
 the wrong number of cells) does not stop the batch: it comes out as an
 ``InputRow`` carrying its error and line number, and becomes a failed result
 for that row alone. Only a problem with the file as a whole (missing, an
-unknown format, a ``--map`` column the CSV header lacks) is a ``BatchError``.
+unknown format, a ``mapping`` column the CSV header lacks) is a ``BatchError``.
 """
 
 from __future__ import annotations

@@ -13,20 +13,19 @@ zero-argument factory of one, which the Dask executor sends to its workers).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agentmap.batch.errors import BatchError
-from agentmap.batch.inputs import input_format, read_rows, scan_inputs
+from agentmap.batch.inputs import InputRow, input_format, read_rows, scan_inputs
 from agentmap.batch.local import run_rows
-from agentmap.batch.output import JobIdentity, ResultWriter, resume_output
+from agentmap.batch.output import JobIdentity, ResultWriter, RowSet, resume_output
 from agentmap.batch.progress import ProgressReporter, progress_for
 from agentmap.batch.results import default_fields
-from agentmap.batch.summary import BatchSummary
+from agentmap.batch.summary import BatchSummary, write_summary
 
 if TYPE_CHECKING:
     from agentmap.runtime.runner import GraphRunner
@@ -91,7 +90,7 @@ def _factory(app: AppSource) -> Callable[[], BatchApplication]:
     factory = getattr(app, "factory", None)
     if factory is None:
         raise BatchError(
-            "--executor dask needs a picklable application factory: pass "
+            "executor='dask' needs a picklable application factory: pass "
             "functools.partial(create_application, 'production') instead of an Application"
         )
     return factory  # type: ignore[no-any-return]
@@ -109,15 +108,165 @@ def _check_options(
         raise BatchError(f"unknown executor {executor!r}; use 'local' or 'dask'")
     input_format(inputs)
     if output.suffix.lower() not in (".jsonl", ".ndjson"):
-        raise BatchError(f"--output {output}: results are JSON lines; name the file *.jsonl")
+        raise BatchError.naming(
+            "{option[output]} {output}: results are JSON lines; name the file *.jsonl",
+            output=output,
+        )
     if inputs.exists() and output.exists() and os.path.samefile(inputs, output):
-        raise BatchError(f"--output {output} is the inputs file; choose another file")
+        raise BatchError.naming(
+            "{option[output]} {output} is the inputs file; choose another file", output=output
+        )
     if concurrency < 1:
-        raise BatchError(f"--concurrency must be at least 1, got {concurrency}")
+        raise BatchError.naming(
+            "{option[concurrency]} must be at least 1, got {got}", got=concurrency
+        )
     if workers is not None and workers < 1:
-        raise BatchError(f"--workers must be at least 1, got {workers}")
+        raise BatchError.naming("{option[workers]} must be at least 1, got {got}", got=workers)
     if row_timeout is not None and row_timeout <= 0:
-        raise BatchError(f"--row-timeout must be a positive number of seconds, got {row_timeout}")
+        raise BatchError.naming(
+            "{option[row_timeout]} must be a positive number of seconds, got {got}",
+            got=row_timeout,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A batch as decided before its output is touched."""
+
+    job: BatchJob
+    identity: JobIdentity
+    graph: GraphSpec
+    #: Rows in the inputs file.
+    rows: int
+
+
+def _plan(
+    application: BatchApplication,
+    workflow: str | Path,
+    inputs: Path,
+    output: Path,
+    *,
+    graph: str | None,
+    fields: Sequence[str] | None,
+    mapping: Mapping[str, str],
+    id_field: str | None,
+    concurrency: int,
+    row_timeout: float | None,
+) -> _Plan:
+    """Load the workflow and read the inputs once, to identify the job."""
+    workflow_spec, chosen = application.load(workflow, graph)
+    scan = scan_inputs(inputs)
+    identity = JobIdentity.of(
+        workflow_file=workflow_spec.file,
+        graph=chosen.name,
+        fields=fields,
+        inputs_sha256=scan.sha256,
+        mapping=mapping,
+        id_field=id_field,
+    )
+    job = BatchJob(
+        workflow=str(workflow_spec.file),
+        graph=chosen.name,
+        inputs=inputs,
+        output=output,
+        fields=tuple(fields) if fields else default_fields(chosen),
+        mapping=mapping,
+        id_field=id_field,
+        concurrency=concurrency,
+        row_timeout=row_timeout,
+        tag=identity.tag,
+    )
+    return _Plan(job, identity, chosen, scan.rows)
+
+
+Emit = Callable[[dict[str, Any]], None]
+#: Runs the rows not yet done (``rows``, ``emit``, ``skip``), each to one result line.
+Execute = Callable[[Iterator[InputRow], Emit, RowSet], Awaitable[None]]
+
+
+def _executor(
+    app: AppSource,
+    application: BatchApplication,
+    plan: _Plan,
+    executor: Executor,
+    scheduler: str | None,
+    workers: int | None,
+) -> Execute:
+    """How the rows will run: in this event loop, or in shards on a Dask cluster.
+
+    Called before the output is touched: an agent that cannot be built stops
+    the batch with its error and leaves no empty output file behind.
+    """
+    job = plan.job
+    if executor == "local":
+        runner = application.runner(plan.graph)
+
+        async def local(rows: Iterator[InputRow], emit: Emit, skip: RowSet) -> None:
+            await run_rows(
+                runner,
+                rows,
+                emit,
+                fields=job.fields,
+                job=job.tag,
+                concurrency=job.concurrency,
+                row_timeout=job.row_timeout,
+                skip=skip,
+            )
+
+        return local
+    factory = _factory(app)
+    settings = application.settings
+
+    async def dask(rows: Iterator[InputRow], emit: Emit, skip: RowSet) -> None:
+        from agentmap.batch.dask import run_on_dask
+
+        await run_on_dask(
+            factory,
+            job,
+            rows,
+            emit,
+            skip=skip,
+            scheduler=scheduler,
+            workers=workers,
+            shard_size=settings.batch.shard_size,
+            settings=settings,
+        )
+
+    return dask
+
+
+class _Recorder:
+    """Takes each result line: appends it to the output, counts it, shows progress."""
+
+    def __init__(
+        self, output: Path, summary: BatchSummary, reporter: ProgressReporter | None
+    ) -> None:
+        self.summary = summary
+        self.reporter = reporter
+        self.writer = ResultWriter(output)
+
+    def emit(self, line: dict[str, Any]) -> None:
+        self.writer.write(line)
+        self.summary.add(line)
+        if self.reporter is not None:
+            self.reporter.update(self.summary)
+
+    def close(self, summary_file: str | Path | None) -> None:
+        """Close the output and finish the summary, however the batch ended."""
+        self.writer.close()
+        summary = self.summary
+        summary.finish()
+        summary.interrupted = summary.done < summary.total
+        if self.reporter is not None:
+            self.reporter.close(summary)
+        if summary_file is not None:
+            write_summary(Path(summary_file), summary)
+
+
+def _reporter(progress: ProgressReporter | bool, interval: float) -> ProgressReporter | None:
+    if isinstance(progress, bool):
+        return progress_for(interval=interval, enabled=progress)
+    return progress
 
 
 async def arun_batch(
@@ -147,110 +296,75 @@ async def arun_batch(
     application = _application(app)
     settings = application.settings.batch
     inputs, output = Path(inputs), Path(output)
-    concurrency = concurrency if concurrency is not None else settings.concurrency
-    row_timeout = row_timeout if row_timeout is not None else settings.row_timeout
+    concurrency = settings.concurrency if concurrency is None else concurrency
+    row_timeout = settings.row_timeout if row_timeout is None else row_timeout
     _check_options(inputs, output, concurrency, row_timeout, executor, workers)
-    workflow_spec, chosen = application.load(workflow, graph)
-    mapping = dict(mapping or {})
-    scan = scan_inputs(inputs)
-    identity = JobIdentity.of(
-        workflow_file=workflow_spec.file,
-        graph=chosen.name,
+    plan = _plan(
+        application,
+        workflow,
+        inputs,
+        output,
+        graph=graph,
         fields=fields,
-        inputs_sha256=scan.sha256,
-        mapping=mapping,
-        id_field=id_field,
-    )
-    job = BatchJob(
-        workflow=str(workflow_spec.file),
-        graph=chosen.name,
-        inputs=inputs,
-        output=output,
-        fields=tuple(fields) if fields else default_fields(chosen),
-        mapping=mapping,
+        mapping=dict(mapping or {}),
         id_field=id_field,
         concurrency=concurrency,
         row_timeout=row_timeout,
-        tag=identity.tag,
     )
-    # Built before the output is touched: an agent that cannot be built stops the
-    # batch with its error and leaves no empty output file behind.
-    runner = application.runner(chosen) if executor == "local" else None
-    summary = BatchSummary(scan.rows)
+    execute = _executor(app, application, plan, executor, scheduler, workers)
+    summary = BatchSummary(plan.rows)
     done = resume_output(
-        output, identity, force=force, seen=lambda line: summary.add(line, resumed=True)
+        output, plan.identity, force=force, seen=lambda line: summary.add(line, resumed=True)
     )
-    reporter: ProgressReporter | None
-    if isinstance(progress, bool):
-        reporter = progress_for(interval=settings.progress_interval, enabled=progress)
-    else:
-        reporter = progress
-
-    writer = ResultWriter(output)
-
-    def emit(line: dict[str, Any]) -> None:
-        writer.write(line)
-        summary.add(line)
-        if reporter is not None:
-            reporter.update(summary)
-
-    rows = read_rows(inputs, mapping, id_field)
+    recorder = _Recorder(output, summary, _reporter(progress, settings.progress_interval))
     try:
-        if runner is not None:
-            await run_rows(
-                runner,
-                rows,
-                emit,
-                fields=job.fields,
-                job=job.tag,
-                concurrency=concurrency,
-                row_timeout=row_timeout,
-                skip=done,
-            )
-        elif executor == "dask":
-            from agentmap.batch.dask import run_on_dask
-
-            await run_on_dask(
-                _factory(app),
-                job,
-                rows,
-                emit,
-                skip=done,
-                scheduler=scheduler,
-                workers=workers,
-                shard_size=settings.shard_size,
-                settings=application.settings,
-            )
-        else:
-            raise BatchError(f"unknown executor {executor!r}; use 'local' or 'dask'")
+        await execute(read_rows(inputs, plan.job.mapping, id_field), recorder.emit, done)
     finally:
-        writer.close()
-        summary.finish()
-        summary.interrupted = summary.done < summary.total
-        if reporter is not None:
-            reporter.close(summary)
-        if summary_file is not None:
-            write_summary(Path(summary_file), summary)
+        recorder.close(summary_file)
     return summary
 
 
-def write_summary(path: Path, summary: BatchSummary) -> None:
-    """Write the summary as JSON, atomically: a reader never sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".tmp")
-        partial.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        raise BatchError(f"cannot write --summary {path}: {exc.strerror or exc}") from None
-
-
 def run_batch(
-    app: AppSource, workflow: str | Path, inputs: str | Path, output: str | Path, **options: Any
+    app: AppSource,
+    workflow: str | Path,
+    inputs: str | Path,
+    output: str | Path,
+    *,
+    graph: str | None = None,
+    fields: Sequence[str] | None = None,
+    mapping: Mapping[str, str] | None = None,
+    id_field: str | None = None,
+    concurrency: int | None = None,
+    row_timeout: float | None = None,
+    force: bool = False,
+    executor: Executor = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: ProgressReporter | bool = False,
+    summary_file: str | Path | None = None,
 ) -> BatchSummary:
-    """Synchronous facade over ``arun_batch`` (same arguments), for scripts."""
+    """Synchronous facade over ``arun_batch`` (the same parameters), for scripts."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(arun_batch(app, workflow, inputs, output, **options))
+        return asyncio.run(
+            arun_batch(
+                app,
+                workflow,
+                inputs,
+                output,
+                graph=graph,
+                fields=fields,
+                mapping=mapping,
+                id_field=id_field,
+                concurrency=concurrency,
+                row_timeout=row_timeout,
+                force=force,
+                executor=executor,
+                scheduler=scheduler,
+                workers=workers,
+                progress=progress,
+                summary_file=summary_file,
+            )
+        )
     raise RuntimeError("run_batch() was called inside an event loop; use await arun_batch()")

@@ -73,7 +73,7 @@ async def run_rows(
                 result = await runner.arun(row.state)
         except TimeoutError as exc:
             error = (
-                f"row timed out after {row_timeout:g} s (--row-timeout)"
+                f"row timed out after {row_timeout:g} s (row_timeout)"
                 if scope.expired()
                 else f"{type(exc).__name__}: {exc}"
             )

@@ -89,18 +89,31 @@ class RowSet:
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
 
 
+#: The way out of an output file that another job wrote.
+_START_OVER = (
+    "Use {option[force]} to start over (the old file is kept as {backup}), "
+    "or choose another {option[output]}"
+)
+
+
 def _mismatch(path: Path, line: int, found: str, job: JobIdentity) -> OutputMismatchError:
     workflow, _, inputs = found.partition(".")
     if workflow != job.workflow and inputs != job.inputs:
         what = "another workflow and another input set"
     elif workflow != job.workflow:
-        what = "another workflow (the CSV, the graph or --fields changed)"
+        what = "another workflow (the CSV, the graph or {option[fields]} changed)"
     else:
-        what = "another input set (the inputs file, --map or --id-field changed)"
-    return OutputMismatchError(
-        f"{path} holds results of {what}: line {line} has job {found}, this batch is "
-        f"{job.tag}. Use --force to start over (the old file is kept as {path.name}.bak), "
-        "or choose another --output"
+        what = (
+            "another input set (the inputs file, {option[mapping]} or {option[id_field]} changed)"
+        )
+    return OutputMismatchError.naming(
+        "{path} holds results of " + what + ": line {line} has job {found}, "
+        "this batch is {tag}. " + _START_OVER,
+        path=path,
+        line=line,
+        found=found,
+        tag=job.tag,
+        backup=f"{path.name}.bak",
     )
 
 
@@ -140,10 +153,11 @@ def resume_output(
                     continue
                 if force:
                     return _set_aside(path)
-                raise OutputMismatchError(
-                    f"{path}:{number} is not a result line of agentmap batch. Use --force to "
-                    f"start over (the old file is kept as {path.name}.bak), or choose another "
-                    "--output"
+                raise OutputMismatchError.naming(
+                    "{path}:{number} is not a result line of agentmap batch. " + _START_OVER,
+                    path=path,
+                    number=number,
+                    backup=f"{path.name}.bak",
                 ) from None
             if tag != job.tag:
                 if force:

@@ -113,7 +113,7 @@ class RichProgress:
         self._progress.stop()
 
 
-def progress_for(*, interval: float, enabled: bool = True) -> Any:
+def progress_for(*, interval: float, enabled: bool = True) -> ProgressReporter | None:
     """The reporter for this process's stderr, or None when progress is off."""
     if not enabled:
         return None

@@ -8,13 +8,17 @@ not a list, and error messages into a capped counter.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-__all__ = ["BatchSummary"]
+from agentmap.batch.errors import BatchError
+
+__all__ = ["BatchSummary", "write_summary"]
 
 _BUCKETS_PER_DECADE = 230  # 10 ** (1 / 230) ≈ 1.0101: each bucket is 1 % wide
 _MIN_LATENCY = 1e-6
@@ -37,7 +41,7 @@ def _error_key(error: str) -> str:
 
 
 class BatchSummary:
-    """What a batch did; ``to_dict()`` is what ``--summary FILE`` writes."""
+    """What a batch did; ``to_dict()`` is what ``write_summary`` (``summary_file``) writes."""
 
     def __init__(self, total: int = 0) -> None:
         #: Rows in the inputs.
@@ -135,3 +139,18 @@ class BatchSummary:
             "cost": round(self.cost, 6) if self.priced else None,
             "top_errors": [{"error": e, "rows": n} for e, n in self.top_errors()],
         }
+
+
+def write_summary(path: Path, summary: BatchSummary) -> None:
+    """Write the summary as JSON, atomically: a reader never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        raise BatchError.naming(
+            "cannot write {option[summary_file]} {path}: {reason}",
+            path=path,
+            reason=exc.strerror or exc,
+        ) from None

@@ -8,16 +8,31 @@ start (bad options, inputs or output), 130 interrupted (rerun to resume).
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-if TYPE_CHECKING:
-    from agentmap.batch.summary import BatchSummary
+from agentmap.cli.common import (
+    EnvOption,
+    GraphOption,
+    WorkflowArgument,
+    fail,
+    guard,
+    open_application,
+    split_names,
+)
 
-__all__ = ["batch"]
+if TYPE_CHECKING:
+    from agentmap.batch.progress import ProgressReporter
+    from agentmap.batch.summary import BatchSummary
+    from agentmap.errors import AgentMapError
+
+__all__ = ["FLAGS", "batch", "error_message", "parse_mapping"]
+
+T = TypeVar("T")
 
 
 class ExecutorName(StrEnum):
@@ -25,7 +40,155 @@ class ExecutorName(StrEnum):
     dask = "dask"
 
 
-def _mapping(values: list[str] | None) -> dict[str, str]:
+#: The flag of each ``run_batch`` parameter that is an option here: the library's
+#: errors name the parameter, the command's the flag.
+FLAGS = {
+    "inputs": "--inputs",
+    "output": "--output",
+    "graph": "--graph",
+    "mapping": "--map",
+    "fields": "--fields",
+    "id_field": "--id-field",
+    "concurrency": "--concurrency",
+    "row_timeout": "--row-timeout",
+    "force": "--force",
+    "executor": "--executor",
+    "scheduler": "--scheduler",
+    "workers": "--workers",
+    "summary_file": "--summary",
+    "progress": "--progress",
+}
+
+InputsOption = Annotated[
+    Path, typer.Option("--inputs", "-i", help="Rows: a .jsonl (JSON objects) or .csv file.")
+]
+OutputOption = Annotated[
+    Path, typer.Option("--output", "-o", help="Results, one JSON line per row (appended).")
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="field=column: put an input column in under another name."),
+]
+FieldsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--fields",
+        help="State fields to keep in each result (a,b); default: "
+        "every field the workflow's nodes write.",
+    ),
+]
+IdFieldOption = Annotated[
+    str | None, typer.Option("--id-field", help="Input column copied as each result's id.")
+]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option("--concurrency", "-c", help="Rows in flight at once (batch.concurrency)."),
+]
+RowTimeoutOption = Annotated[
+    float | None,
+    typer.Option("--row-timeout", help="Seconds before a row is recorded as failed."),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Start over when the output holds another job's results "
+        "(the old file is kept as OUTPUT.bak).",
+    ),
+]
+ExecutorOption = Annotated[
+    ExecutorName,
+    typer.Option(
+        "--executor",
+        help="local: asyncio in this process; dask: shards on a "
+        "Dask cluster (pip install 'agentmap\\[dask]').",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address; default: start a local cluster."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Worker processes of the local Dask cluster (default 2); with "
+        "--scheduler, how many workers to wait for before starting.",
+    ),
+]
+SummaryOption = Annotated[
+    Path | None, typer.Option("--summary", help="Also write the summary as JSON to this file.")
+]
+ProgressOption = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def batch(
+    workflow: WorkflowArgument,
+    inputs: InputsOption,
+    output: OutputOption,
+    graph: GraphOption = None,
+    mapping: MapOption = None,
+    fields: FieldsOption = None,
+    id_field: IdFieldOption = None,
+    concurrency: ConcurrencyOption = None,
+    row_timeout: RowTimeoutOption = None,
+    force: ForceOption = False,
+    executor: ExecutorOption = ExecutorName.local,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    summary_file: SummaryOption = None,
+    progress: ProgressOption = True,
+    env: EnvOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a workflow once per input row; append one JSON result line per row to --output.
+
+    Rerun the same command after a crash or Ctrl-C: rows already in the output are skipped.
+    """
+    import asyncio
+
+    captured = _Captured()
+
+    def execute() -> BatchSummary:
+        from agentmap.batch.job import arun_batch
+
+        with open_application(env) as application:
+            captured.show(application.settings.batch.progress_interval, enabled=progress)
+            batch_run = arun_batch(
+                application,
+                workflow,
+                inputs,
+                output,
+                graph=graph,
+                fields=split_names([fields]) if fields else None,
+                mapping=parse_mapping(mapping),
+                id_field=id_field,
+                concurrency=concurrency,
+                row_timeout=row_timeout,
+                force=force,
+                executor=executor.value,
+                scheduler=scheduler,
+                workers=workers,
+                progress=captured,
+                summary_file=summary_file,
+            )
+            return asyncio.run(_terminate_on_sigterm(batch_run))
+
+    try:
+        summary = guard(execute, describe=error_message)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _interrupted(captured.summary, output, as_json=json_output)
+    from agentmap.cli.batch_output import print_summary
+
+    print_summary(summary, as_json=json_output)
+    raise typer.Exit(0 if summary.failed == 0 else 1)
+
+
+def parse_mapping(values: list[str] | None) -> dict[str, str]:
+    """``["a=x,b=y", "c=z"]`` (``--map``, repeated or a list) -> ``{"a": "x", ...}``."""
     from agentmap.batch.errors import BatchError
 
     mapping: dict[str, str] = {}
@@ -40,12 +203,25 @@ def _mapping(values: list[str] | None) -> dict[str, str]:
     return mapping
 
 
+def error_message(error: AgentMapError) -> str:
+    """The error's message, naming this command's flags where the library names parameters."""
+    from agentmap.batch.errors import BatchError
+
+    return error.spelled(FLAGS) if isinstance(error, BatchError) else str(error)
+
+
 class _Captured:
     """Wraps the progress reporter to keep the final summary, even when the batch is cut short."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
+        self.inner: ProgressReporter | None = None
         self.summary: BatchSummary | None = None
+
+    def show(self, interval: float, *, enabled: bool) -> None:
+        """Show progress on stderr, every ``interval`` seconds where it cannot redraw a bar."""
+        from agentmap.batch.progress import progress_for
+
+        self.inner = progress_for(interval=interval, enabled=enabled)
 
     def update(self, summary: BatchSummary) -> None:
         if self.inner is not None:
@@ -57,140 +233,20 @@ class _Captured:
             self.inner.close(summary)
 
 
-def batch(
-    workflow: Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")],
-    inputs: Annotated[
-        Path, typer.Option("--inputs", "-i", help="Rows: a .jsonl (JSON objects) or .csv file.")
-    ],
-    output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="Results, one JSON line per row (appended)."),
-    ],
-    graph: Annotated[
-        str | None, typer.Option("--graph", "-g", help="Graph to use when the CSV holds several.")
-    ] = None,
-    mapping: Annotated[
-        list[str] | None,
-        typer.Option("--map", help="field=column: put an input column in under another name."),
-    ] = None,
-    fields: Annotated[
-        str | None,
-        typer.Option(
-            "--fields",
-            help="State fields to keep in each result (a,b); default: "
-            "every field the workflow's nodes write.",
-        ),
-    ] = None,
-    id_field: Annotated[
-        str | None, typer.Option("--id-field", help="Input column copied as each result's id.")
-    ] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option("--concurrency", "-c", help="Rows in flight at once (batch.concurrency)."),
-    ] = None,
-    row_timeout: Annotated[
-        float | None,
-        typer.Option("--row-timeout", help="Seconds before a row is recorded as failed."),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Start over when the output holds another job's results "
-            "(the old file is kept as OUTPUT.bak).",
-        ),
-    ] = False,
-    executor: Annotated[
-        ExecutorName,
-        typer.Option(
-            "--executor",
-            help="local: asyncio in this process; dask: shards on a "
-            "Dask cluster (pip install 'agentmap\\[dask]').",
-        ),
-    ] = ExecutorName.local,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask scheduler address; default: start a local cluster."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Worker processes of the local Dask cluster (default 2); with "
-            "--scheduler, how many workers to wait for before starting.",
-        ),
-    ] = None,
-    summary_file: Annotated[
-        Path | None, typer.Option("--summary", help="Also write the summary as JSON to this file.")
-    ] = None,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
-    ] = True,
-    env: Annotated[
-        str | None,
-        typer.Option("--env", "-e", help="Environment preset (config/<env>.yaml)."),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Run a workflow once per input row; append one JSON result line per row to --output.
-
-    Rerun the same command after a crash or Ctrl-C: rows already in the output are skipped.
-    """
-    from agentmap.cli.main import _application, _fail, _guard, _names
-
-    captured = _Captured(None)
-
-    def execute() -> BatchSummary:
-        import asyncio
-
-        from agentmap.batch.job import arun_batch
-        from agentmap.batch.progress import progress_for
-
-        with _application(env) as application:
-            interval = application.settings.batch.progress_interval
-            captured.inner = progress_for(interval=interval, enabled=progress)
-            coroutine = arun_batch(
-                application,
-                workflow,
-                inputs,
-                output,
-                graph=graph,
-                fields=_names([fields]) if fields else None,
-                mapping=_mapping(mapping),
-                id_field=id_field,
-                concurrency=concurrency,
-                row_timeout=row_timeout,
-                force=force,
-                executor=executor.value,
-                scheduler=scheduler,
-                workers=workers,
-                progress=captured,
-                summary_file=summary_file,
-            )
-            result: BatchSummary = asyncio.run(_terminate_on_sigterm(coroutine))
-            return result
-
-    import asyncio
-
-    try:
-        summary = _guard(execute)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        from agentmap.cli.batch_output import print_summary
-
-        if captured.summary is not None:
-            print_summary(captured.summary, as_json=json_output)
-        _fail(
-            f"interrupted: rows in flight were cancelled; {output} holds every finished row. "
-            "Rerun the same command to run only the rest",
-            130,
-        )
+def _interrupted(summary: BatchSummary | None, output: Path, *, as_json: bool) -> NoReturn:
+    """Ctrl-C or SIGTERM: the summary so far, then exit 130 with how to resume."""
     from agentmap.cli.batch_output import print_summary
 
-    print_summary(summary, as_json=json_output)
-    raise typer.Exit(0 if summary.failed == 0 else 1)
+    if summary is not None:
+        print_summary(summary, as_json=as_json)
+    fail(
+        f"interrupted: rows in flight were cancelled; {output} holds every finished row. "
+        "Rerun the same command to run only the rest",
+        130,
+    )
 
 
-async def _terminate_on_sigterm(coroutine: Any) -> Any:
+async def _terminate_on_sigterm(coroutine: Coroutine[Any, Any, T]) -> T:
     """SIGTERM (a job scheduler stopping us) ends the batch like Ctrl-C: cleanly."""
     import asyncio
     import contextlib

@@ -1,9 +1,11 @@
-"""The ``agentmap`` command.
+"""The ``agentmap`` command: ``run``, ``validate``, ``graph``, ``config``, and ``batch``.
 
 Start-up time matters (``agentmap --help`` ≤ 0.3 s, a cold run ≤ 0.5 s), so this
-module imports only typer; each command imports the container and the engine
-when it runs. Every user mistake ends as a one-paragraph message and exit
-status 2 (1 for a run that failed), never a traceback.
+module, like ``common.py`` (what the commands share) and ``batch.py`` (the batch
+command, registered here), imports only typer; each command imports the
+container and the engine when it runs. Every user mistake ends as a
+one-paragraph message and exit status 2 (1 for a run that failed), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from containers.application import Application
+from agentmap.cli.batch import batch
+from agentmap.cli.common import (
+    EnvOption,
+    GraphOption,
+    WorkflowArgument,
+    fail,
+    guard,
+    open_application,
+    split_names,
+)
 
 __all__ = ["app", "main"]
 
@@ -28,17 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EnvOption = Annotated[
-    str | None,
-    typer.Option(
-        "--env", "-e", help="Environment preset (config/<env>.yaml); default AGENTMAP_ENV."
-    ),
-]
-GraphOption = Annotated[
-    str | None, typer.Option("--graph", "-g", help="Graph to use when the CSV holds several.")
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-WorkflowArgument = Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")]
 
 
 class GraphFormat(StrEnum):
@@ -46,34 +46,16 @@ class GraphFormat(StrEnum):
     text = "text"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _application(env: str | None) -> Application:
-    import gc
-
-    from containers.application import create_application
-
-    application = create_application(env)
-    # Start-up is over (see main()): move what it allocated out of the collector's
-    # sight for good, and collect normally from here on.
-    gc.freeze()
-    gc.enable()
-    return application
-
-
 def _parse_state(state: str | None, state_file: Path | None) -> dict[str, Any]:
     import json
 
     if state is not None and state_file is not None:
-        _fail("use either --state or --state-file, not both")
+        fail("use either --state or --state-file, not both")
     if state_file is not None:
         try:
             state = state_file.read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"--state-file {state_file}: {exc.strerror or exc}")
+            fail(f"--state-file {state_file}: {exc.strerror or exc}")
         source = str(state_file)
     else:
         source = "--state"
@@ -82,22 +64,10 @@ def _parse_state(state: str | None, state_file: Path | None) -> dict[str, Any]:
     try:
         value = json.loads(state)
     except json.JSONDecodeError as exc:
-        _fail(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        fail(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
     if not isinstance(value, dict):
-        _fail(
-            f"{source} must be a JSON object of field names to values, got {type(value).__name__}"
-        )
+        fail(f"{source} must be a JSON object of field names to values, got {type(value).__name__}")
     return value
-
-
-def _guard(func: Any, *args: Any) -> Any:
-    """Run ``func``; turn AgentMap's user-facing errors into a message and exit status."""
-    from agentmap.errors import AgentMapError
-
-    try:
-        return func(*args)
-    except AgentMapError as exc:
-        _fail(str(exc), exc.exit_code)
 
 
 @app.command()
@@ -117,22 +87,14 @@ def run(
     initial = _parse_state(state, state_file)
 
     def execute() -> Any:
-        with _application(env) as application:
+        with open_application(env) as application:
             return application.run(workflow, initial, graph=graph)
 
-    result = _guard(execute)
+    result = guard(execute)
     from agentmap.cli.output import print_result
 
     print_result(result, as_json=json_output)
     raise typer.Exit(0 if result.success else 1)
-
-
-def _names(values: list[str] | None) -> list[str]:
-    """``["a,b", "c|d"]`` -> ``["a", "b", "c", "d"]``: an option given as a list or repeated."""
-    import re
-
-    names = (name.strip() for value in values or () for name in re.split(r"[,|]", value))
-    return [name for name in names if name]
 
 
 @app.command()
@@ -157,15 +119,15 @@ def validate(
     Also reports, per node, input fields that may be unset when it runs: not
     written on every path to it, and not a declared run input.
     """
-    given = _names(inputs)
+    given = split_names(inputs)
 
     def check() -> Any:
         from agentmap.cli.validation import validate_workflow
 
-        with _application(env) as application:
+        with open_application(env) as application:
             return validate_workflow(application, workflow, graph, given, strict=strict)
 
-    spec = _guard(check)
+    spec = guard(check)
     from agentmap.cli.output import print_validation
 
     print_validation(spec)
@@ -191,7 +153,7 @@ def graph_command(
         from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
         from agentmap.workflow.diagram import to_mermaid, to_text
 
-        with _application(env) as application:
+        with open_application(env) as application:
             path, ref_graph = parse_workflow_ref(workflow)
             spec = load_workflow(path, agent_types=application.agent_types_for(path))
             chosen = select_graph(spec, graph or ref_graph)
@@ -199,7 +161,7 @@ def graph_command(
         warnings = [str(w) for w in spec.warnings if w.graph in (None, chosen.name)]
         return render(chosen), warnings
 
-    text, warnings = _guard(draw)
+    text, warnings = guard(draw)
     for warning in warnings:  # stderr, so that stdout can go to a .mmd file as it is
         typer.echo(f"warning: {warning}", err=True)
     sys.stdout.write(text)
@@ -234,13 +196,11 @@ def config(
             }
         return redacted_settings(settings), nodes
 
-    shown, nodes = _guard(collect)
+    shown, nodes = guard(collect)
     from agentmap.cli.output import print_config
 
     print_config(shown, nodes, as_json=json_output)
 
-
-from agentmap.cli.batch import batch  # noqa: E402  (its module imports only typer)
 
 app.command()(batch)
 
@@ -251,7 +211,7 @@ def main() -> None:
 
     # Importing the engine allocates hundreds of thousands of objects and creates
     # almost no garbage cycles; collecting during it (and rescanning it all at
-    # exit) costs tens of milliseconds of every command. _application() turns
+    # exit) costs tens of milliseconds of every command. open_application() turns
     # collection back on once the application is built.
     gc.disable()
     sys.exit(app())  # pragma: no cover

@@ -204,8 +204,9 @@ def test_output_of_another_job_is_refused_unless_forced(project: Path, cli: CliR
     write_rows(project / "rows.jsonl", ["a", "b", "c"])
     refused = cli("batch", "flow.csv", "-i", "rows.jsonl", "-o", "out.jsonl", cwd=project)
     assert refused.returncode == 2
-    assert "another input set" in refused.stderr
-    assert "--force" in refused.stderr
+    assert "(the inputs file, --map or --id-field changed)" in refused.stderr
+    assert "Use --force to start over" in refused.stderr
+    assert "or choose another --output" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert (project / "out.jsonl").read_bytes() == before  # nothing touched
     forced = cli("batch", "flow.csv", "-i", "rows.jsonl", "-o", "out.jsonl", "--force", cwd=project)
@@ -258,6 +259,14 @@ def test_bad_options_are_one_line_errors(project: Path, cli: CliRunner) -> None:
             "text",
         ): "--map 'text': write field=column",
         ("-i", "rows.jsonl", "-o", "out.jsonl", "-c", "0"): "--concurrency must be at least 1",
+        (
+            "-i",
+            "rows.jsonl",
+            "-o",
+            "out.jsonl",
+            "--row-timeout",
+            "0",
+        ): "--row-timeout must be a positive number of seconds, got 0",
     }
     for args, message in cases.items():
         done = cli("batch", "flow.csv", *args, cwd=project)

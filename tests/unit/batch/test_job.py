@@ -259,7 +259,7 @@ def test_settings_give_the_default_concurrency_and_row_timeout(
     assert wait_agent.peak == 2
     assert summary.failed == 4
     assert {line["error"] for line in read_lines(output)} == {
-        "row timed out after 0.02 s (--row-timeout)"
+        "row timed out after 0.02 s (row_timeout)"
     }
 
 
@@ -350,7 +350,7 @@ def test_another_workflow_on_the_same_output_is_refused(
     other = write(tmp_path / "other.csv", GREET.replace("Hello {name}", "Hi {name}"))
     with pytest.raises(OutputMismatchError, match="another workflow") as info:
         run_batch(app, other, inputs, output)
-    assert "--force" in str(info.value)
+    assert "Use force=True to start over" in str(info.value)
     assert output.read_bytes() == before
 
 
@@ -393,10 +393,10 @@ def test_force_sets_the_old_output_aside_and_starts_over(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"concurrency": 0}, "--concurrency must be at least 1"),
-        ({"concurrency": -3}, "--concurrency must be at least 1"),
-        ({"row_timeout": 0}, "--row-timeout must be a positive"),
-        ({"row_timeout": -1.0}, "--row-timeout must be a positive"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"concurrency": -3}, "concurrency must be at least 1"),
+        ({"row_timeout": 0}, "row_timeout must be a positive"),
+        ({"row_timeout": -1.0}, "row_timeout must be a positive"),
     ],
 )
 def test_bad_options_are_batch_errors(

@@ -153,7 +153,7 @@ async def test_a_row_that_times_out_becomes_a_failed_line_naming_the_option() ->
     lines = await run(runner, items, row_timeout=0.05)
     by_row = {line["row"]: line for line in lines}
     assert by_row[3]["status"] == "failed"
-    assert by_row[3]["error"] == "row timed out after 0.05 s (--row-timeout)"
+    assert by_row[3]["error"] == "row timed out after 0.05 s (row_timeout)"
     assert by_row[3]["duration"] >= 0.04  # the loop may wake a tick early
     assert runner.cancelled == [3]  # the run itself was stopped
     assert by_row[1]["status"] == by_row[2]["status"] == "completed"

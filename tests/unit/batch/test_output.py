@@ -191,8 +191,13 @@ def test_a_line_of_another_workflow_is_refused(tmp_path: Path) -> None:
     assert "line 2" in message
     assert other.tag in message
     assert job.tag in message
-    assert "--force" in message
-    assert "out.jsonl.bak" in message
+    assert "(the CSV, the graph or fields changed)" in message
+    assert "Use force=True to start over (the old file is kept as out.jsonl.bak)" in message
+    assert message.endswith("or choose another output")
+    flags = info.value.spelled({"force": "--force", "output": "--output", "fields": "--fields"})
+    assert flags == message.replace("force=True", "--force").replace(
+        "fields changed", "--fields changed"
+    ).replace("another output", "another --output")
     assert path.read_text().count("\n") == 2  # left as it was
 
 
@@ -204,7 +209,10 @@ def test_a_line_of_another_input_set_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputMismatchError, match="another input set") as info:
         resume_output(path, job)
     assert "another workflow" not in str(info.value)
-    assert "--force" in str(info.value)
+    assert "(the inputs file, mapping or id_field changed)" in str(info.value)
+    assert "Use force=True to start over" in str(info.value)
+    flags = info.value.spelled({"mapping": "--map", "id_field": "--id-field"})
+    assert "(the inputs file, --map or --id-field changed)" in flags
 
 
 def test_a_line_of_another_workflow_and_input_set_says_both(tmp_path: Path) -> None:
@@ -225,7 +233,8 @@ def test_a_line_that_is_not_a_result_is_refused(tmp_path: Path, text: str) -> No
     write_lines(path, line(job, 1), text, line(job, 2))
     with pytest.raises(OutputMismatchError, match=r"out\.jsonl:2 is not a result line") as info:
         resume_output(path, job)
-    assert "--force" in str(info.value)
+    assert "Use force=True to start over" in str(info.value)
+    assert "Use --force to start over" in info.value.spelled({"force": "--force"})
 
 
 def test_mismatch_error_is_a_batch_error() -> None:

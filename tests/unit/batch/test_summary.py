@@ -140,13 +140,13 @@ def test_top_errors_group_messages_that_differ_only_by_numbers() -> None:
     summary = BatchSummary()
     summary.add(failed("line 12: not valid JSON"))
     summary.add(failed("line 13: not valid JSON"))
-    summary.add(failed("row timed out after 2.5 s (--row-timeout)"))
+    summary.add(failed("row timed out after 2.5 s (row_timeout)"))
     summary.add(failed("line 140: not valid JSON"))
-    summary.add(failed("row timed out after 30 s (--row-timeout)"))
+    summary.add(failed("row timed out after 30 s (row_timeout)"))
     summary.add(failed("ValueError: bad input"))
     assert summary.top_errors() == [
         ("line N: not valid JSON", 3),
-        ("row timed out after N s (--row-timeout)", 2),
+        ("row timed out after N s (row_timeout)", 2),
         ("ValueError: bad input", 1),
     ]
 
