@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from agentmap.batch.job import BatchApplication, BatchJob
     from agentmap.settings import AgentMapSettings
 
-__all__ = ["run_on_dask"]
+__all__ = ["run_on_dask", "run_shards", "shared_factory"]
 
 #: Seconds to wait for the first worker (or ``workers`` of them) to join a scheduler.
 WORKER_WAIT = 60.0
@@ -121,7 +121,7 @@ async def _worker_threads(client: Any, scheduler: str | None, workers: int | Non
     return list(threads.values())
 
 
-def _shared_factory(factory: Factory, settings: AgentMapSettings | None, processes: int) -> Factory:
+def shared_factory(factory: Factory, settings: AgentMapSettings | None, processes: int) -> Factory:
     """``factory`` that builds applications with the LLM limits divided between processes.
 
     A factory that takes a ``settings=`` keyword (``Application.factory`` does) is
@@ -216,14 +216,14 @@ async def run_on_dask(
             processes=len(threads),
             concurrency=math.ceil(job.concurrency / max(sum(threads), 1)),
         )
-        shared = _shared_factory(factory, settings, plan.processes)
+        shared = shared_factory(factory, settings, plan.processes)
         shards = _shards(rows_to_run(rows, emit, job.tag, skip), shard_size)
-        await _run_shards(
+        await run_shards(
             distributed, client, shared, job, plan, shards, emit, in_flight=2 * sum(threads)
         )
 
 
-async def _run_shards(
+async def run_shards(
     distributed: Any,
     client: Any,
     factory: Factory,

@@ -9,10 +9,11 @@ from typing import Any
 from agentmap.runtime.result import RunResult
 from agentmap.workflow.spec import WorkflowSpec
 
-__all__ = ["print_config", "print_result", "print_validation"]
+__all__ = ["print_config", "print_result", "print_validation", "to_json"]
 
 
-def _dumps(value: Any) -> str:
+def to_json(value: Any) -> str:
+    """``value`` as indented JSON; a part JSON cannot hold is written as a note, not a crash."""
     try:
         return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
     except (RecursionError, ValueError):  # nested deeper than json can go, or circular
@@ -58,7 +59,7 @@ def _llm_line(result: RunResult) -> str | None:
 
 def print_result(result: RunResult, *, as_json: bool) -> None:
     if as_json:
-        _plain(_dumps(result.to_dict()))
+        _plain(to_json(result.to_dict()))
         return
     if not sys.stdout.isatty():
         # Pipes and CI logs get the same text without rich (and its import time).
@@ -73,7 +74,7 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
             _plain(llm)
         if result.error:
             _plain(f"error ({result.failed_node or '?'}): {result.error}")
-        _plain("state:\n" + _dumps(result.state))
+        _plain("state:\n" + to_json(result.state))
         return
     from rich.markup import escape
 
@@ -93,7 +94,7 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
             f"[red]error[/] ({escape(result.failed_node or '?')}): {escape(result.error)}"
         )
     console.print("state:")
-    console.print(escape(_dumps(result.state)))
+    console.print(escape(to_json(result.state)))
 
 
 def print_validation(spec: WorkflowSpec) -> None:
@@ -113,7 +114,7 @@ def print_config(
     if nodes is not None:
         payload["nodes"] = nodes
     if as_json:
-        sys.stdout.write(_dumps(payload) + "\n")
+        sys.stdout.write(to_json(payload) + "\n")
         return
     import yaml
 

@@ -27,7 +27,7 @@ pytest.importorskip("distributed")
 import distributed
 
 from agentmap.batch import BatchSummary, arun_batch, run_batch
-from agentmap.batch.dask import _run_shards, _shared_factory
+from agentmap.batch.dask import run_shards, shared_factory
 from agentmap.batch.dask_worker import ShardPlan, share_limits
 from agentmap.batch.inputs import InputRow
 from agentmap.batch.job import BatchJob
@@ -194,16 +194,16 @@ def test_workers_get_the_llm_limits_divided_through_the_application_factory(
     tmp_path: Path,
 ) -> None:
     limited = create_application("test", llm={"rpm": 100, "max_concurrency": 4})
-    shared = _shared_factory(limited.factory, None, 2)
+    shared = shared_factory(limited.factory, None, 2)
     rebuilt = pickle.loads(pickle.dumps(shared))()  # as a worker builds it
     assert (rebuilt.settings.llm.rpm, rebuilt.settings.llm.max_concurrency) == (50.0, 2)
     assert rebuilt.settings.environment == "test"
 
     opaque = lambda: limited  # noqa: E731 - a factory that cannot take settings=
     with pytest.warns(RuntimeWarning, match="full llm rate and concurrency limits"):
-        assert _shared_factory(opaque, limited.settings, 2) is opaque
+        assert shared_factory(opaque, limited.settings, 2) is opaque
     unlimited = create_application("test").factory
-    assert _shared_factory(unlimited, None, 2) is unlimited  # nothing to divide
+    assert shared_factory(unlimited, None, 2) is unlimited  # nothing to divide
 
 
 async def test_cancelling_the_batch_stops_its_shards_on_the_workers(
@@ -301,7 +301,7 @@ async def test_a_shard_that_keeps_killing_workers_is_split_down_to_the_row() -> 
     job = BatchJob("w.csv", "Batch", Path("in.jsonl"), Path("out.jsonl"), ("x",), tag="t")
     client = _DyingClient(poison=3)
     emitted: list[dict[str, Any]] = []
-    await _run_shards(
+    await run_shards(
         distributed,
         client,
         lambda: None,  # type: ignore[arg-type,return-value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentmap.cli.output import _dumps
+from agentmap.cli.output import to_json
 
 
 def nested(depth: int) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def nested(depth: int) -> dict[str, Any]:
 
 
 def test_too_deep_values_are_replaced_by_a_note_and_the_rest_is_kept() -> None:
-    printed = json.loads(_dumps({"state": {"deep": nested(5000), "ok": [1, 2]}, "status": "x"}))
+    printed = json.loads(to_json({"state": {"deep": nested(5000), "ok": [1, 2]}, "status": "x"}))
     assert printed["status"] == "x"
     assert printed["state"]["ok"] == [1, 2]
     assert printed["state"]["deep"] == {"x": "<dict too deeply nested or circular to print>"}
@@ -25,5 +25,5 @@ def test_too_deep_values_are_replaced_by_a_note_and_the_rest_is_kept() -> None:
 def test_circular_values_are_replaced_by_a_note() -> None:
     loop: list[Any] = []
     loop.append(loop)
-    printed = json.loads(_dumps({"state": {"loop": loop, "n": 1}}))
+    printed = json.loads(to_json({"state": {"loop": loop, "n": 1}}))
     assert printed == {"state": {"loop": "<list too deeply nested or circular to print>", "n": 1}}
