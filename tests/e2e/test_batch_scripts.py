@@ -84,3 +84,12 @@ def test_enrich_jsonl_keeps_input_order_and_resumes(tmp_path: Path) -> None:
     again = run_script("enrich-jsonl", str(source), "enriched.jsonl", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"0 ran now, {len(originals)} were already done" in again.stdout
+
+
+def test_classify_tickets_names_its_own_options_in_a_refusal(tmp_path: Path) -> None:
+    (tmp_path / "out.jsonl").write_text("notes of mine\n", encoding="utf-8")
+    refused = run_script("classify-tickets", "--env", "demo", "--output", "out.jsonl", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "out.jsonl:1 is not a result line of agentmap batch" in refused.stderr
+    assert refused.stderr.rstrip().endswith("or choose another --output")
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == "notes of mine\n"
