@@ -452,7 +452,8 @@ def test_unusable_inputs_are_batch_errors(
 def test_unknown_executor_is_a_batch_error(app: Application, greet: Path, tmp_path: Path) -> None:
     inputs = jsonl(tmp_path / "in.jsonl", *names(1))
     with pytest.raises(BatchError, match="unknown executor 'threads'"):
-        run_batch(app, greet, inputs, tmp_path / "out.jsonl", executor="threads")
+        # mypy refuses the call (executor is a Literal); an untyped caller gets this error.
+        run_batch(app, greet, inputs, tmp_path / "out.jsonl", executor="threads")  # type: ignore[arg-type]
 
 
 def test_app_that_is_neither_an_application_nor_a_factory(greet: Path, tmp_path: Path) -> None:
@@ -503,3 +504,22 @@ def test_an_agent_that_cannot_be_built_stops_the_batch_before_the_output_is_touc
         run_batch(app, flow, rows, output, summary_file=tmp_path / "s.json")
     assert not output.exists()
     assert not (tmp_path / "s.json").exists()
+
+
+class _WithoutFactory:
+    """An application as a user may wrap one: settings, load and runner, but no factory."""
+
+    def __init__(self, app: Application) -> None:
+        self.settings = app.settings
+        self.load = app.load
+        self.runner = app.runner
+
+
+def test_the_dask_executor_without_a_factory_stops_before_the_output_is_made(
+    app: Application, greet: Path, tmp_path: Path
+) -> None:
+    inputs = jsonl(tmp_path / "in.jsonl", *names(1))
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(BatchError, match="executor='dask' needs a picklable application factory"):
+        run_batch(_WithoutFactory(app), greet, inputs, output, executor="dask")
+    assert not output.exists()
