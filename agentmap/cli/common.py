@@ -34,7 +34,10 @@ T = TypeVar("T")
 EnvOption = Annotated[
     str | None,
     typer.Option(
-        "--env", "-e", help="Environment preset (config/<env>.yaml); default AGENTMAP_ENV."
+        "--env",
+        "-e",
+        help="Environment preset (<env>.yaml: bundled, or in AGENTMAP_CONFIG_DIR); "
+        "default AGENTMAP_ENV.",
     ),
 ]
 GraphOption = Annotated[
