@@ -102,7 +102,11 @@ class StateAdapterProtocol(Protocol):
     """Persists run state so that a run can be inspected or resumed later.
 
     The runner saves the *delta* each step wrote rather than the whole state,
-    so a long run costs O(steps), not O(steps x state size).
+    so a long run costs O(steps), not O(steps x state size). Values handed to
+    ``start_run``/``save_step`` belong to the adapter from then on: a caller
+    must not mutate them afterwards (the memory adapter keeps references rather
+    than copying every step). ``agentmap.testing.state_conformance`` is the
+    test suite every adapter must pass.
     """
 
     async def start_run(

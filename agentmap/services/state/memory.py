@@ -1,9 +1,15 @@
 """A state adapter that keeps runs in a dict: inspection within one process, and tests.
 
 It stores the initial state and each step's delta, like the persistent
-adapters do, and replays the deltas in ``load_run``. Values are copied when
-saved (cheaply: immutable values are shared), so a caller that later mutates
-a list it handed over does not rewrite history.
+adapters do, and replays the deltas in ``load_run``. It is on the hot path of
+every run in the development and test presets, so it copies mappings, not
+values: a delta's *keys* are fixed when it is saved, but its values are kept
+by reference. The runner never mutates a value after handing it over (it
+builds a new ``errors`` list for every failure), and that is the contract for
+any caller (``StateAdapterProtocol``): values handed to an adapter belong to
+it. ``load_run`` returns a new state dict whose values are the stored ones;
+read them, do not mutate them. Persistent adapters serialize and so copy
+anyway.
 
 It keeps the most recent ``max_runs`` runs only: it is the default adapter of
 the development and test presets, and a long batch must not grow the process
@@ -12,14 +18,11 @@ without bound.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["MemoryStateAdapter", "StoredRun"]
-
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
 @dataclass
@@ -43,21 +46,6 @@ class _Record:
     error: str | None = None
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, _IMMUTABLE):
-        return value
-    try:
-        return copy.deepcopy(value)
-    except RecursionError:
-        # Nested deeper than Python can copy (a loop that wraps its own output):
-        # keep the value itself rather than fail the run over a checkpoint.
-        return value
-
-
-def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _copy(v) for k, v in values.items()}
-
-
 class MemoryStateAdapter:
     def __init__(self, max_runs: int = 1000) -> None:
         if max_runs < 1:
@@ -70,10 +58,10 @@ class MemoryStateAdapter:
         runs.pop(run_id, None)
         while len(runs) >= self.max_runs:
             del runs[next(iter(runs))]  # dicts keep insertion order: oldest first
-        runs[run_id] = _Record(graph, _snapshot(initial_state))
+        runs[run_id] = _Record(graph, dict(initial_state))
 
     async def save_step(self, run_id: str, step: int, node: str, delta: Mapping[str, Any]) -> None:
-        self._record(run_id).steps.append((step, node, _snapshot(delta)))
+        self._record(run_id).steps.append((step, node, dict(delta)))
 
     async def finish_run(self, run_id: str, status: str, error: str | None) -> None:
         record = self._record(run_id)
@@ -89,7 +77,7 @@ class MemoryStateAdapter:
         for _, node, delta in sorted(record.steps, key=lambda item: item[0]):
             state.update(delta)
             path.append(node)
-        return StoredRun(run_id, record.graph, record.status, _snapshot(state), path, record.error)
+        return StoredRun(run_id, record.graph, record.status, state, path, record.error)
 
     def _record(self, run_id: str) -> _Record:
         try:
