@@ -40,6 +40,7 @@ from pydantic_settings import (
 from agentmap import _settings_report as _report
 from agentmap import _settings_sources as _src
 from agentmap.errors import ConfigurationError
+from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -180,8 +181,8 @@ class ExecutionSettings(_Section):
     success_policy: Literal["handled", "all_nodes", "final_node", "critical_nodes"] = "handled"
     #: The nodes that must not fail under ``success_policy: critical_nodes``.
     critical_nodes: list[str] = Field(default_factory=list)
-    retry_base_delay: float = Field(default=0.5, ge=0)
-    retry_max_delay: float = Field(default=30.0, ge=0)
+    retry_base_delay: float = Field(default=RETRY_BASE_DELAY, ge=0)
+    retry_max_delay: float = Field(default=RETRY_MAX_DELAY, ge=0)
     checkpoint: bool = True
     #: Worker threads for agents with a sync ``process`` (they wait on I/O in parallel).
     max_threads: int = Field(default=64, ge=1)

@@ -9,7 +9,7 @@ a runner, run.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +25,7 @@ from agentmap.services.protocols import PromptServiceProtocol
 from agentmap.settings import AgentMapSettings, load_settings
 from agentmap.workflow import load_graph
 from agentmap.workflow.overrides import apply_agent_overrides
-from agentmap.workflow.spec import GraphSpec, WorkflowSpec
+from agentmap.workflow.spec import CUSTOM_AGENTS_FOLDER, GraphSpec, WorkflowSpec, beside_workflow
 from containers.agents import AgentsContainer
 from containers.core import CoreContainer
 from containers.services import ServicesContainer
@@ -55,7 +55,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
     )
     runner = providers.Factory(
         GraphRunner,
-        agent_factory=agents.factory,
+        build_agent=agents.factory,
         tracker=services.tracker,
         state_adapter=services.state,
         logger=core.logger,
@@ -68,6 +68,8 @@ class Application:
 
     def __init__(self, container: ApplicationContainer) -> None:
         self.container = container
+        #: Derived agent registries by the custom_agents folders beside the CSVs.
+        self._registries: dict[tuple[Path, ...], AgentRegistry] = {}
 
     @property
     def settings(self) -> AgentMapSettings:
@@ -102,9 +104,31 @@ class Application:
 
     def agent_types_for(self, csv_path: Path) -> list[str]:
         """Every agent type a workflow at ``csv_path`` may use (built-in and custom)."""
+        return self.registry_for([csv_path]).names
+
+    def registry_for(self, csv_paths: Iterable[Path]) -> AgentRegistry:
+        """The agent types of workflows at ``csv_paths``: the application's registry
+        plus each CSV's ``custom_agents`` folder.
+
+        The application's registry is not changed (a workflow's own agents are
+        not visible to another workflow); the derived registry is built once
+        per set of folders and looks up the application's registry for
+        everything else, so types registered there later are seen too.
+        """
         registry: AgentRegistry = self.container.agents.registry()
-        registry.load_folder(csv_path.parent / "custom_agents")
-        return registry.names
+        folders = tuple(
+            dict.fromkeys(
+                folder.resolve()
+                for csv in csv_paths
+                if (folder := beside_workflow(csv, CUSTOM_AGENTS_FOLDER)).is_dir()
+            )
+        )
+        if not folders:
+            return registry
+        derived = self._registries.get(folders)
+        if derived is None or derived.parent is not registry:
+            derived = self._registries[folders] = registry.derive(folders)
+        return derived
 
     def prompts_for(self, csv_path: Path | None) -> PromptServiceProtocol:
         """The prompt service for references in the CSV at ``csv_path``.
@@ -120,7 +144,13 @@ class Application:
         return service
 
     def runner(self, graph: GraphSpec) -> GraphRunner:
-        runner: GraphRunner = self.container.runner(graph)
+        """A runner for ``graph``; its agents come from ``registry_for`` its CSV(s)."""
+        registry = self.registry_for(_workflow_files(graph))
+        if registry is self.container.agents.registry():
+            runner: GraphRunner = self.container.runner(graph)
+        else:
+            factory = self.container.agents.factory(registry=registry)
+            runner = self.container.runner(graph, build_agent=factory)
         return runner
 
     async def arun(
@@ -181,6 +211,14 @@ class Application:
         self.close()
 
 
+def _workflow_files(graph: GraphSpec) -> Iterator[Path]:
+    """The CSV of ``graph`` and of each subgraph it runs, at any depth."""
+    if graph.file is not None:
+        yield graph.file
+    for child in graph.subgraphs.values():
+        yield from _workflow_files(child)
+
+
 def create_application(
     environment: str | None = None,
     *,
@@ -188,8 +226,30 @@ def create_application(
     settings: AgentMapSettings | None = None,
     **overrides: Any,
 ) -> Application:
-    """Build an ``Application`` for an environment (or for ready-made ``settings``)."""
-    if settings is None:
+    """Build an ``Application`` for an environment, or for ready-made ``settings``.
+
+    ``settings`` is complete as given: combining it with ``environment``,
+    ``config_dir`` or overrides is a ``TypeError`` rather than a silent choice
+    of one over the other. To change a few values of ready-made settings, pass
+    ``settings.model_copy(update=...)`` (or load them with the overrides).
+    """
+    if settings is not None:
+        extra = [
+            name
+            for name, given in (
+                ("environment", environment is not None),
+                ("config_dir", config_dir is not None),
+                *((name, True) for name in overrides),
+            )
+            if given
+        ]
+        if extra:
+            raise TypeError(
+                "create_application(settings=...) takes no "
+                f"{', '.join(extra)}: the settings are used as given "
+                "(load them with load_settings(environment, config_dir=..., **overrides))"
+            )
+    else:
         settings = load_settings(environment, config_dir=config_dir, **overrides)
     container = ApplicationContainer(settings=providers.Object(settings))
     return Application(container)

@@ -4,6 +4,10 @@ Names are case-insensitive (``Echo`` and ``echo`` are one type) and a
 ``custom:`` prefix is accepted and ignored, as in AgentMap CSVs. A custom class
 registers under its class name and, when that ends in ``Agent``, under the
 name without the suffix too (``WeatherAgent`` is ``custom:Weather`` as well).
+
+A workflow's own ``custom_agents/`` folder (beside its CSV) goes into a
+*derived* registry (``derive``), which looks up its parent for every other
+type: loading one workflow never changes which types another one sees.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ def normalise_type(agent_type: str) -> str:
 
 
 class AgentRegistry:
-    def __init__(self, agents: dict[str, type[BaseAgent]] | None = None) -> None:
+    def __init__(
+        self,
+        agents: dict[str, type[BaseAgent]] | None = None,
+        *,
+        parent: AgentRegistry | None = None,
+    ) -> None:
+        self.parent = parent
         self._by_key: dict[str, type[BaseAgent]] = {}
         self._names: dict[str, str] = {}  # key -> canonical spelling
         self._folders: set[Path] = set()  # loaded once each, however they were named
@@ -46,9 +56,37 @@ class AgentRegistry:
             registry.load_folder(path)
         return registry
 
+    def derive(self, folders: Iterable[Path]) -> AgentRegistry:
+        """A registry with this one's types plus those of ``folders``; this one is unchanged.
+
+        Types registered here later are seen by the derived registry too (it
+        looks them up here rather than copying them).
+        """
+        child = AgentRegistry(parent=self)
+        for folder in folders:
+            child.load_folder(folder)
+        return child
+
+    def _find(self, key: str) -> type[BaseAgent] | None:
+        registry: AgentRegistry | None = self
+        while registry is not None:
+            found = registry._by_key.get(key)
+            if found is not None:
+                return found
+            registry = registry.parent
+        return None
+
+    def _loaded(self, folder: Path) -> bool:
+        registry: AgentRegistry | None = self
+        while registry is not None:
+            if folder in registry._folders:
+                return True
+            registry = registry.parent
+        return False
+
     def register(self, name: str, agent_class: type[BaseAgent], *, replace: bool = False) -> None:
         key = normalise_type(name)
-        existing = self._by_key.get(key)
+        existing = self._find(key)
         if existing is not None and existing is not agent_class and not replace:
             first = f"{existing.__module__}.{existing.__qualname__}"
             second = f"{agent_class.__module__}.{agent_class.__qualname__}"
@@ -59,16 +97,17 @@ class AgentRegistry:
     @property
     def names(self) -> list[str]:
         """Canonical names of every known type (for validation and suggestions)."""
-        return list(self._names.values())
+        inherited = self.parent.names if self.parent is not None else []
+        return list(dict.fromkeys([*inherited, *self._names.values()]))
 
     def __contains__(self, agent_type: str) -> bool:
-        return normalise_type(agent_type) in self._by_key
+        return self._find(normalise_type(agent_type)) is not None
 
     def get(self, agent_type: str) -> type[BaseAgent]:
-        try:
-            return self._by_key[normalise_type(agent_type)]
-        except KeyError:
-            raise AgentError(f"unknown agent type {agent_type!r}") from None
+        found = self._find(normalise_type(agent_type))
+        if found is None:
+            raise AgentError(f"unknown agent type {agent_type!r}")
+        return found
 
     # ------------------------------------------------------------------ custom agents
 
@@ -82,7 +121,7 @@ class AgentRegistry:
         if not folder.is_dir():
             return
         resolved = folder.resolve()
-        if resolved in self._folders:
+        if self._loaded(resolved):
             return
         self._folders.add(resolved)
         for file in sorted(folder.glob("*.py")):

@@ -73,8 +73,9 @@ def validate_workflow(
     problems = list(dict.fromkeys(problems))  # graphs may share subgraphs
     overrides = application.settings.agents
     try:
-        extra = check_runnable(
-            apply_agent_overrides(g, overrides) for top in resolved for g in _with_subgraphs(top)
+        check_runnable(
+            (apply_agent_overrides(g, overrides) for top in resolved for g in _with_subgraphs(top)),
+            functions=(application.settings.paths.functions,),
         )
     except WorkflowError as exc:
         raise WorkflowError([*problems, *exc.diagnostics]) from None
@@ -87,4 +88,4 @@ def validate_workflow(
     ]
     if strict and flow:
         raise WorkflowError([replace(d, severity="error") for d in flow])
-    return replace(spec, warnings=(*spec.warnings, *extra, *flow))
+    return replace(spec, warnings=(*spec.warnings, *flow))

@@ -4,12 +4,12 @@ Standard library only: the runtime reaches services solely through the
 protocols in ``agentmap.services.protocols``.
 """
 
-from agentmap.runtime.context import NodeContext, current_node
+from agentmap.runtime.context import NodeContext, current_node, current_node_or_none
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
-from agentmap.runtime.runner import AgentFactory, GraphRunner, RunOptions
+from agentmap.runtime.runner import AgentBuilder, GraphRunner, RunOptions
 
 __all__ = [
-    "AgentFactory",
+    "AgentBuilder",
     "GraphRunner",
     "NodeContext",
     "NodeTiming",
@@ -17,4 +17,5 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "current_node",
+    "current_node_or_none",
 ]

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, RUNTIME_KEYS, SUCCESS_KEY
 from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import NodeSpec
 
 __all__ = ["RUNTIME_KEYS", "Branch", "Reachability", "fork", "merge"]
 
-#: Fields the runner itself writes after every node; merged by their own rules.
-RUNTIME_KEYS = frozenset({"last_action_success", "error", "errors"})
+# RUNTIME_KEYS (keys.py): the fields the runner writes after every node, merged
+# by their own rules below. Re-exported here for existing imports.
 
 
 @dataclass(slots=True, eq=False)
@@ -79,25 +80,25 @@ def merge(
     state = dict(first.state)
     changed = set(first.changed)
     writer = dict.fromkeys(first.changed, first.label)
-    errors: list[Any] = list(state.get("errors") or ())
+    errors: list[Any] = list(state.get(ERRORS_KEY) or ())
     seen = {id(entry) for entry in errors}
-    success = bool(state.get("last_action_success", True))
+    success = bool(state.get(SUCCESS_KEY, True))
     for branch in ordered[1:]:
         theirs = branch.state
         for key in branch.changed:
             if key not in theirs:
                 continue
             value = theirs[key]
-            if key == "errors":
+            if key == ERRORS_KEY:
                 for entry in value or ():
                     if id(entry) not in seen:
                         seen.add(id(entry))
                         errors.append(entry)
                 continue
-            if key == "last_action_success":
+            if key == SUCCESS_KEY:
                 success = success and bool(value)
                 continue
-            if key in writer and key != "error" and state.get(key) is not value:
+            if key in writer and key != ERROR_KEY and state.get(key) is not value:
                 warn(
                     f"{where}: parallel branches {writer[key]!r} and "
                     f"{branch.label!r} both wrote field {key!r}; the value from "
@@ -106,10 +107,10 @@ def merge(
             state[key] = value
             writer[key] = branch.label
         changed |= branch.changed
-    if errors or "errors" in state:
-        state["errors"] = errors
-    if "last_action_success" in state or len(ordered) > 1:
-        state["last_action_success"] = success
+    if errors or ERRORS_KEY in state:
+        state[ERRORS_KEY] = errors
+    if SUCCESS_KEY in state or len(ordered) > 1:
+        state[SUCCESS_KEY] = success
     return Branch(
         key=first.key,
         at=at,

@@ -9,8 +9,9 @@ branches run concurrently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,14 @@ from agentmap.workflow.spec import NodeSpec
 if TYPE_CHECKING:
     from agentmap.runtime.usage import UsageSink
 
-__all__ = ["NodeContext", "current_node"]
+__all__ = [
+    "NodeContext",
+    "current_node",
+    "current_node_or_none",
+    "node_context",
+    "reset_current",
+    "set_current",
+]
 
 
 @dataclass(slots=True)
@@ -49,3 +57,27 @@ def current_node() -> NodeContext:
     if ctx is None:
         raise LookupError("current_node() was called outside a running AgentMap node")
     return ctx
+
+
+def current_node_or_none() -> NodeContext | None:
+    """The node being executed, or None outside a run (services that merely report)."""
+    return _current.get()
+
+
+#: ``token = set_current(ctx)`` makes ``ctx`` the current node; pass the token to
+#: ``reset_current`` afterwards. The runner's hot path uses this pair rather
+#: than ``node_context`` (a generator-based context manager costs more than the
+#: node it wraps); they are the context variable's own methods, so no call is
+#: added around them.
+set_current: Callable[[NodeContext | None], Token[NodeContext | None]] = _current.set
+reset_current: Callable[[Token[NodeContext | None]], None] = _current.reset
+
+
+@contextmanager
+def node_context(ctx: NodeContext) -> Iterator[NodeContext]:
+    """``with node_context(ctx):`` runs the block as node ``ctx`` (tests, custom drivers)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)

@@ -14,19 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY
 from agentmap.runtime.keys import NEXT_KEY, STATE_KEY, VALUE_KEY
 from agentmap.runtime.policies import RetryPolicy, node_policy
 from agentmap.runtime.routers import Router, load_routers
-from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import NodeSpec
 
 __all__ = [
     "ASYNC",
     "INLINE",
     "NEXT_KEY",
+    "NOT_CHOSEN",
     "STATE_KEY",
     "THREAD",
-    "AgentFactory",
+    "AgentBuilder",
     "CompiledNode",
     "NodeFailure",
     "compile_node",
@@ -37,7 +38,22 @@ __all__ = [
 #: How ``process`` is called: directly on the loop, awaited, or in a worker thread.
 INLINE, ASYNC, THREAD = 0, 1, 2
 
-AgentFactory = Callable[[NodeSpec], Any]
+#: What the runner needs to build a node's agent: node in, agent (an object with
+#: ``process``) out. ``containers.agents.AgentFactory`` is the implementation
+#: that injects services; tests pass plain functions.
+AgentBuilder = Callable[[NodeSpec], Any]
+
+
+class _NotChosen:
+    """The type of ``NOT_CHOSEN``: a result without ``__next__`` (None is a choice, a bad one)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_CHOSEN"
+
+
+NOT_CHOSEN: Any = _NotChosen()
 
 
 class NodeFailure(Exception):
@@ -87,10 +103,10 @@ def whole_output(spec: NodeSpec) -> str | None:
 
 def compile_node(
     spec: NodeSpec,
-    agent_factory: AgentFactory,
+    build_agent: AgentBuilder,
     *,
-    base_delay: float,
-    max_delay: float,
+    base_delay: float = RETRY_BASE_DELAY,
+    max_delay: float = RETRY_MAX_DELAY,
     functions: Sequence[Path] = (),
     subgraph: Callable[[dict[str, Any]], Any] | None = None,
 ) -> CompiledNode:
@@ -100,7 +116,7 @@ def compile_node(
     if subgraph is not None:
         process, mode = subgraph, ASYNC
     else:
-        agent = agent_factory(spec)
+        agent = build_agent(spec)
         process, mode = agent.process, _call_mode(agent)
     outputs = spec.outputs
     whole = whole_output(spec)
@@ -122,9 +138,13 @@ def compile_node(
     )
 
 
-def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str | None:
-    """Fill ``delta`` with the node's outputs; return the node chosen by ``__next__``."""
-    chosen: str | None = None
+def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> Any:
+    """Fill ``delta`` with the node's outputs; return the raw ``__next__`` value.
+
+    ``NOT_CHOSEN`` when the result has none. Whether the choice is valid is
+    ``agentmap.runtime.routing.check_choice``'s to say.
+    """
+    chosen: Any = NOT_CHOSEN
     if isinstance(result, Mapping) and (NEXT_KEY in result or STATE_KEY in result):
         chosen, result = _reserved_keys(node, result, delta)
     if node.whole_output is not None:
@@ -154,18 +174,9 @@ def write_outputs(node: CompiledNode, result: Any, delta: dict[str, Any]) -> str
 
 def _reserved_keys(
     node: CompiledNode, result: Mapping[str, Any], delta: dict[str, Any]
-) -> tuple[str | None, Any]:
-    """Apply ``__next__`` and ``__state__``; return the choice and the rest of the result."""
-    chosen = result.get(NEXT_KEY)
-    if NEXT_KEY in result:
-        # Nodes only: a func: router in the route is not a node an agent can jump to.
-        allowed = tuple(t for t in node.on_success if not is_func_target(t))
-        if not isinstance(chosen, str) or chosen not in allowed:
-            raise NodeFailure(
-                "RoutingError",
-                f"node {node.name!r} chose {chosen!r} via {NEXT_KEY}, which is not one of "
-                f"its targets ({', '.join(allowed) or 'none'})",
-            )
+) -> tuple[Any, Any]:
+    """Apply ``__state__``; return the raw ``__next__`` and the rest of the result."""
+    chosen = result.get(NEXT_KEY, NOT_CHOSEN)
     if STATE_KEY in result:
         extra = result[STATE_KEY]
         if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):

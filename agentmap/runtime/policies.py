@@ -3,6 +3,12 @@
 Parsing happens when a runner is built, not per step, and a bad value is a
 ``WorkflowError`` naming the node, so a typo such as ``{"timeout": "30s"}``
 fails before the first node runs rather than half-way through a batch.
+
+Which failures are retried (docs/running.md, "Retries"): without ``retry_on``,
+every failure that might succeed on a second attempt, that is, all but the
+ones ``retryable_by_default`` rules out (the same idea as LangGraph's
+``default_retry_on``). ``retry_on`` replaces that rule with a list of exception
+names, or ``"*"``/``"all"`` for every failure.
 """
 
 from __future__ import annotations
@@ -12,36 +18,84 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmap.errors import Diagnostic, WorkflowError
+from agentmap.errors import AgentMapError, Diagnostic, WorkflowError
+from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY, backoff_delay
 from agentmap.runtime.routers import load_routers
-from agentmap.workflow.spec import GraphSpec, NodeSpec
+from agentmap.workflow.spec import FUNCTIONS_FOLDER, GraphSpec, NodeSpec, beside_workflow
 
-__all__ = ["RETURNED_ERROR", "RetryPolicy", "check_runnable", "node_policy"]
+__all__ = [
+    "NOT_RETRIED",
+    "RETRY_EVERYTHING",
+    "RETURNED_ERROR",
+    "RetryPolicy",
+    "check_runnable",
+    "node_policy",
+    "retryable_by_default",
+]
 
 #: The error type recorded when an agent returns ``{"error": ...}`` instead of raising.
 RETURNED_ERROR = "AgentReturnedError"
+
+#: Failures a second attempt with the same inputs repeats: bugs in the agent
+#: (wrong type, missing key, bad value) and AgentMap's own errors (a workflow or
+#: configuration mistake). An exception class may decide for itself with a
+#: boolean ``retryable`` attribute (the LLM errors do: authentication and bad
+#: request are not retryable, rate limits and timeouts are), which wins.
+NOT_RETRIED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    LookupError,
+    ArithmeticError,
+    AttributeError,
+    NameError,
+    AgentMapError,
+)
+
+#: ``retry_on`` values that retry every failure.
+RETRY_EVERYTHING = frozenset({"*", "all"})
+
+
+def retryable_by_default(error: BaseException) -> bool:
+    """Whether a node failure is retried when its Context has no ``retry_on``.
+
+    The class's ``retryable`` attribute decides when it is a bool (detected by
+    attribute so the runtime needs no import of the services that define such
+    errors); otherwise everything but ``NOT_RETRIED`` is retried.
+    """
+    flag = getattr(error, "retryable", None)
+    if isinstance(flag, bool):
+        return flag
+    return not isinstance(error, NOT_RETRIED)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     timeout: float | None = None
     retries: int = 0
+    #: Exception names to retry (matched against the class and its bases), or
+    #: None for ``retryable_by_default``; ``RETRY_EVERYTHING`` entries retry all.
     retry_on: frozenset[str] | None = None
-    base_delay: float = 0.5
-    max_delay: float = 30.0
+    base_delay: float = RETRY_BASE_DELAY
+    max_delay: float = RETRY_MAX_DELAY
 
-    def should_retry(self, error_types: tuple[str, ...]) -> bool:
-        """``error_types``: the failure's class name and its base classes' names."""
-        return self.retry_on is None or not self.retry_on.isdisjoint(error_types)
+    def should_retry(self, error: BaseException | None) -> bool:
+        """``error``: the exception the agent raised, or None if it returned ``{"error": ...}``.
+
+        A returned error is retried by default (the agent reported a failure,
+        not a bug) and matches ``retry_on`` as ``AgentReturnedError``.
+        """
+        retry_on = self.retry_on
+        if retry_on is None:
+            return error is None or retryable_by_default(error)
+        if not retry_on.isdisjoint(RETRY_EVERYTHING):
+            return True
+        if error is None:
+            return RETURNED_ERROR in retry_on
+        return any(cls.__name__ in retry_on for cls in type(error).__mro__)
 
     def delay(self, attempt: int, rand: Callable[[], float]) -> float:
-        """Back-off before attempt ``attempt + 1``: exponential, capped, with equal jitter.
-
-        Equal jitter (half fixed, half random) spreads retries from many rows of a
-        batch apart while still guaranteeing a minimum wait.
-        """
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + rand() * ceiling / 2
+        """Back-off before attempt ``attempt + 1`` (see ``agentmap.runtime.backoff``)."""
+        return backoff_delay(attempt - 1, self.base_delay, self.max_delay, rand)
 
 
 def _fail(node: NodeSpec, key: str, message: str) -> WorkflowError:
@@ -59,7 +113,9 @@ def _number(node: NodeSpec, key: str, value: Any, *, integer: bool = False) -> f
     return float(value)
 
 
-def node_policy(node: NodeSpec, *, base_delay: float, max_delay: float) -> RetryPolicy:
+def node_policy(
+    node: NodeSpec, *, base_delay: float = RETRY_BASE_DELAY, max_delay: float = RETRY_MAX_DELAY
+) -> RetryPolicy:
     ctx = node.context
     timeout = ctx.get("timeout")
     retries = ctx.get("retries", 0)
@@ -82,23 +138,21 @@ def node_policy(node: NodeSpec, *, base_delay: float, max_delay: float) -> Retry
     )
 
 
-def check_runnable(
-    graphs: Iterable[GraphSpec], *, functions: Sequence[Path] = ()
-) -> list[Diagnostic]:
+def check_runnable(graphs: Iterable[GraphSpec], *, functions: Sequence[Path] = ()) -> None:
     """What ``agentmap validate`` adds to the loader's checks: the runtime's own.
 
     Raises ``WorkflowError`` with every Context policy value a run would reject
     and every ``func:`` router that does not load (from ``functions`` or a
-    ``functions`` folder beside the CSV); returns warnings (none so far).
+    ``functions`` folder beside the CSV); returns nothing when all is well.
     """
     problems: list[Diagnostic] = []
     for graph in graphs:
         folders = [*functions]
         if graph.file is not None:
-            folders.append(graph.file.parent / "functions")
+            folders.append(beside_workflow(graph.file, FUNCTIONS_FOLDER))
         for node in graph.nodes.values():
             try:
-                node_policy(node, base_delay=0.0, max_delay=0.0)
+                node_policy(node)
             except WorkflowError as exc:
                 problems.extend(exc.diagnostics)
             try:
@@ -107,4 +161,3 @@ def check_runnable(
                 problems.extend(exc.diagnostics)
     if problems:
         raise WorkflowError(problems)
-    return []

@@ -1,4 +1,7 @@
-"""``func:module.function`` routers: Python functions that choose a node's next node(s).
+"""Loading ``func:module.function`` routers: Python functions that choose a node's next node(s).
+
+Calling them, and every other decision about where a run goes next, is
+``agentmap.runtime.routing``'s.
 
 A router is loaded from a file in the configured functions folder (or a
 ``functions`` folder beside the CSV), never imported from ``sys.path``: a
@@ -12,9 +15,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from agentmap.errors import Diagnostic, WorkflowError
@@ -23,7 +26,7 @@ from agentmap.workflow.spec import NodeSpec
 from agentmap.workflow.suggest import suggest
 from agentmap.workflow.validation import NEXT_COLUMNS
 
-__all__ = ["Router", "load_routers", "route"]
+__all__ = ["Router", "load_routers"]
 
 _modules: dict[Path, ModuleType] = {}
 
@@ -106,45 +109,3 @@ def _load(node: NodeSpec, ref: str, folders: Sequence[Path]) -> Router:
 def load_routers(node: NodeSpec, folders: Sequence[Path]) -> dict[str, Router]:
     """The routers named in ``node``'s next columns, by reference."""
     return {ref: _load(node, ref, folders) for ref in node.targets if is_func_target(ref)}
-
-
-async def route(
-    node: NodeSpec,
-    targets: tuple[str, ...],
-    routers: Mapping[str, Router],
-    state: dict[str, Any],
-    nodes: Mapping[str, object],
-) -> tuple[tuple[str, ...], str | None]:
-    """``targets`` with each router replaced by the node(s) it chose; or an error.
-
-    A router gets a read-only view of the state and returns a node name, a
-    list of names (run in parallel) or None (the branch ends here).
-    """
-    chosen: list[str] = []
-    view = MappingProxyType(state)
-    for target in targets:
-        router = routers.get(target)
-        if router is None:
-            chosen.append(target)
-            continue
-        try:
-            result = router.func(view)
-            if router.is_async:
-                result = await result
-        except Exception as exc:
-            return (), f"node {node.name!r}: router {target} raised {type(exc).__name__}: {exc}"
-        names = [result] if isinstance(result, str) else [] if result is None else result
-        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-            return (), (
-                f"node {node.name!r}: router {target} returned {result!r}; "
-                "return a node name, a list of node names, or None"
-            )
-        for name in names:
-            if name not in nodes:
-                hint = suggest(name, list(nodes))
-                return (), (
-                    f"node {node.name!r}: router {target} chose {name!r}, which is not a node "
-                    f"of graph {node.graph!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-                )
-        chosen.extend(names)
-    return tuple(dict.fromkeys(chosen)), None

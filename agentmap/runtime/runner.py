@@ -21,11 +21,14 @@ from typing import Any
 
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime import events as ev
+from agentmap.runtime.attempts import Attempts, Outcome
+from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY
 from agentmap.runtime.branches import Branch, Reachability, merge
-from agentmap.runtime.calls import NullLogger, NullTracker, call_agent
-from agentmap.runtime.context import NodeContext, _current
+from agentmap.runtime.calls import NullLogger, NullTracker
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
 from agentmap.runtime.nodes import (
-    AgentFactory,
+    NOT_CHOSEN,
+    AgentBuilder,
     CompiledNode,
     NodeFailure,
     compile_node,
@@ -33,9 +36,8 @@ from agentmap.runtime.nodes import (
 )
 from agentmap.runtime.outcome import judge
 from agentmap.runtime.parallel import ParallelRun
-from agentmap.runtime.policies import RETURNED_ERROR
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
-from agentmap.runtime.routers import route
+from agentmap.runtime.routing import Decision, check_choice, next_nodes
 from agentmap.runtime.subgraph import SubgraphCall
 from agentmap.runtime.usage import UsageSink
 from agentmap.services.protocols import (
@@ -43,10 +45,10 @@ from agentmap.services.protocols import (
     LoggerProtocol,
     StateAdapterProtocol,
 )
-from agentmap.workflow.spec import GraphSpec
+from agentmap.workflow.spec import FUNCTIONS_FOLDER, GraphSpec, beside_workflow
 from agentmap.workflow.subgraphs import is_subgraph_node
 
-__all__ = ["AgentFactory", "GraphRunner", "RunOptions"]
+__all__ = ["AgentBuilder", "GraphRunner", "RunOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +56,8 @@ class RunOptions:
     """Execution settings the runner needs (a plain copy of ``settings.execution``)."""
 
     max_steps: int = 1000
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 30.0
+    retry_base_delay: float = RETRY_BASE_DELAY
+    retry_max_delay: float = RETRY_MAX_DELAY
     checkpoint: bool = True
     #: ``handled``, ``all_nodes``, ``final_node`` or ``critical_nodes`` (see outcome.py).
     success_policy: str = "handled"
@@ -80,17 +82,13 @@ class _Run:
     failed_node: str | None = None
 
 
-def _error_types(exc: BaseException) -> tuple[str, ...]:
-    return tuple(cls.__name__ for cls in type(exc).__mro__)
-
-
 class GraphRunner:
     """Runs one graph. Build it once, then call ``arun``/``run`` once per input state."""
 
     def __init__(
         self,
         graph: GraphSpec,
-        agent_factory: AgentFactory,
+        build_agent: AgentBuilder,
         *,
         tracker: ExecutionTrackerProtocol | None = None,
         state_adapter: StateAdapterProtocol | None = None,
@@ -102,27 +100,39 @@ class GraphRunner:
         self.graph = graph
         self.options = options = options or RunOptions()
         self._tracker: ExecutionTrackerProtocol = tracker or NullTracker()
+        #: Per-node events are built only when someone listens (they cost more
+        #: than the runner's own work on a node).
+        self._per_node_events = tracker is not None and not isinstance(tracker, NullTracker)
         self._state_adapter = state_adapter if options.checkpoint else None
         self._logger: LoggerProtocol = logger or NullLogger()
         self._rand = rand
         self._sleep = sleep
         functions = options.functions_paths
         if graph.file is not None:
-            functions = (*functions, graph.file.parent / "functions")
+            functions = (*functions, beside_workflow(graph.file, FUNCTIONS_FOLDER))
         self._nodes = {
             name: compile_node(
                 spec,
-                agent_factory,
+                build_agent,
                 base_delay=options.retry_base_delay,
                 max_delay=options.retry_max_delay,
                 functions=functions,
-                subgraph=self._subgraph(name, agent_factory) if is_subgraph_node(spec) else None,
+                subgraph=self._subgraph(name, build_agent) if is_subgraph_node(spec) else None,
             )
             for name, spec in graph.nodes.items()
         }
         self._reach = Reachability(graph.nodes)
+        self._attempts = Attempts(
+            graph.name,
+            graph.nodes,
+            self._tracker,
+            self._logger,
+            rand,
+            sleep,
+            options.max_threads,
+        )
 
-    def _subgraph(self, name: str, agent_factory: AgentFactory) -> SubgraphCall:
+    def _subgraph(self, name: str, build_agent: AgentBuilder) -> SubgraphCall:
         node = self.graph.nodes[name]
         child = self.graph.subgraphs.get(name)
         if child is None:
@@ -136,7 +146,7 @@ class GraphRunner:
             )
         runner = GraphRunner(
             child,
-            agent_factory,
+            build_agent,
             tracker=self._tracker,
             state_adapter=self._state_adapter,
             logger=self._logger,
@@ -199,7 +209,7 @@ class GraphRunner:
         if error is None:
             policy = self.options.success_policy
             if policy != "handled":
-                final_ok = bool(current.get("last_action_success", True))
+                final_ok = bool(current.get(SUCCESS_KEY, True))
                 error = judge(policy, run.failures, final_ok, self.options.critical_nodes)
         status: RunStatus = "failed" if error is not None else "completed"
         if adapter is not None:
@@ -249,7 +259,7 @@ class GraphRunner:
             final = merge(branches, "", self._logger.warning, where="end of the run")
             return final.state, error
 
-    async def _branch_step(self, run: _Run, branch: Branch) -> tuple[tuple[str, ...], str | None]:
+    async def _branch_step(self, run: _Run, branch: Branch) -> Decision:
         if len(run.path) >= self.options.max_steps:
             return (), self._too_many_steps(run)
         return await self._step(self._nodes[branch.at], branch.state, run, branch.changed)
@@ -287,161 +297,79 @@ class GraphRunner:
         state: dict[str, Any],
         run: _Run,
         changed: set[str] | None,
-    ) -> tuple[tuple[str, ...], str | None]:
+    ) -> Decision:
         """Run a node, update the state, and return (next nodes, unhandled error).
 
         ``changed`` collects the fields written, for a parallel branch's merge.
         """
-        graph = self.graph.name
-        tracker = self._tracker
-        run_id = run.run_id
         run.path.append(node.name)
         step = len(run.path)
-        if node.pass_state:
-            inputs = dict(state)
-        else:
-            inputs = {param: state.get(key) for key, param in node.inputs}
-        t0 = time.perf_counter()
-        tracker.record(ev.NodeStarted(run_id, graph, time.time(), node=node.name, step=step))
-        ctx = NodeContext(
-            run_id, graph, node.spec, run.initial, 1, state, run.usage, self.graph.nodes
-        )
-        token = _current.set(ctx)
-        try:
-            ok, value, error_type, attempts = await self._attempts(node, inputs, ctx, step)
-        finally:
-            _current.reset(token)
+        started = time.perf_counter()
+        if self._per_node_events:
+            self._tracker.record(
+                ev.NodeStarted(run.run_id, self.graph.name, time.time(), node=node.name, step=step)
+            )
+        outcome = await self._attempts.run(node, state, step, run.run_id, run.initial, run.usage)
+        ok, delta, chosen, failure = self._apply(node, outcome, state, run, step)
+        if changed is not None:
+            changed.update(delta)
+        self._node_finished(node, run, step, started, ok, outcome[3])
+        if self._state_adapter is not None:
+            await self._state_adapter.save_step(run.run_id, step, node.name, delta)
+        targets, error = await next_nodes(node, ok, chosen, failure, state, self.graph.nodes)
+        if error is not None:
+            run.failed_node = node.name
+        return targets, error
 
-        chosen: str | None = None
+    def _apply(
+        self, node: CompiledNode, outcome: Outcome, state: dict[str, Any], run: _Run, step: int
+    ) -> tuple[bool, dict[str, Any], str | None, str]:
+        """Write the node's outcome into ``state``.
+
+        Returns (success, the fields written, the ``__next__`` choice, the
+        failure message or ""). A result that cannot be written (a missing
+        output, an invalid ``__next__``) fails the node here.
+        """
+        ok, value, error_type, attempts = outcome
         delta: dict[str, Any] = {}
         if ok:
             try:
-                chosen = write_outputs(node, value, delta)
+                raw = write_outputs(node, value, delta)
+                chosen = None if raw is NOT_CHOSEN else check_choice(node, raw)
             except NodeFailure as failure:
-                ok, error_type, value = False, failure.error_type, str(failure)
-                delta.clear()
-                self._record_failure(run_id, node, step, attempts, error_type, value)
-        if ok:
-            state.update(delta)
-            if node.name in run.failures:
-                del run.failures[node.name]
-        else:
-            message = run.failures[node.name] = str(value)
-            state["error"] = message
-            errors = list(state.get("errors") or ())
-            errors.append(
-                {"node": node.name, "type": error_type, "message": message, "attempt": attempts}
-            )
-            state["errors"] = errors
-            delta["error"] = message
-            delta["errors"] = errors
-        state["last_action_success"] = delta["last_action_success"] = ok
-        if changed is not None:
-            changed.update(delta)
-        duration = time.perf_counter() - t0
+                error_type, value = failure.error_type, str(failure)
+                self._attempts.failed(run.run_id, node, step, attempts, error_type, value)
+            else:
+                state.update(delta)
+                if node.name in run.failures:
+                    del run.failures[node.name]
+                state[SUCCESS_KEY] = delta[SUCCESS_KEY] = True
+                return True, delta, chosen, ""
+        message = run.failures[node.name] = str(value)
+        errors = list(state.get(ERRORS_KEY) or ())
+        errors.append(
+            {"node": node.name, "type": error_type, "message": message, "attempt": attempts}
+        )
+        delta = {ERROR_KEY: message, ERRORS_KEY: errors, SUCCESS_KEY: False}
+        state.update(delta)
+        return False, delta, None, message
+
+    def _node_finished(
+        self, node: CompiledNode, run: _Run, step: int, started: float, ok: bool, attempts: int
+    ) -> None:
+        duration = time.perf_counter() - started
         run.timings.append(NodeTiming(node.name, duration, ok, attempts))
-        tracker.record(
+        if not self._per_node_events:
+            return
+        self._tracker.record(
             ev.NodeFinished(
-                run_id,
-                graph,
+                run.run_id,
+                self.graph.name,
                 time.time(),
                 node=node.name,
                 step=step,
                 duration=duration,
                 success=ok,
                 attempts=attempts,
-            )
-        )
-        if self._state_adapter is not None:
-            await self._state_adapter.save_step(run_id, step, node.name, delta)
-
-        if chosen is not None:
-            return (chosen,), None
-        targets = node.on_success if ok else node.on_failure
-        if not targets:
-            if ok:
-                return (), None
-            run.failed_node = node.name
-            return (), (
-                f"node {node.name!r} failed and has no Failure_Next or Edge to handle it: {value}"
-            )
-        if node.routers is not None:
-            targets, error = await route(node.spec, targets, node.routers, state, self.graph.nodes)
-            if error is not None:
-                run.failed_node = node.name
-                return (), error
-        return targets, None
-
-    async def _attempts(
-        self, node: CompiledNode, inputs: dict[str, Any], ctx: NodeContext, step: int
-    ) -> tuple[bool, Any, str, int]:
-        """Call the agent until it succeeds or its retries run out.
-
-        Returns (success, result or error message, error type, attempts made).
-        """
-        policy = node.policy
-        run_id = ctx.run_id
-        attempt = 0
-        while True:
-            attempt += 1
-            ctx.attempt = attempt
-            try:
-                result = (
-                    node.process(inputs)
-                    if node.direct
-                    else await call_agent(node, inputs, self.options.max_threads)
-                )
-            except Exception as exc:  # the agent's failure, whatever it is
-                if isinstance(exc, TimeoutError) and policy.timeout is not None and not str(exc):
-                    message = f"timed out after {policy.timeout:g}s"
-                else:
-                    message = str(exc) or type(exc).__name__
-                error_type, types = type(exc).__name__, _error_types(exc)
-            else:
-                failed = result.get("error") if isinstance(result, Mapping) else None
-                if not failed:
-                    return True, result, "", attempt
-                message, error_type, types = str(failed), RETURNED_ERROR, (RETURNED_ERROR,)
-            self._record_failure(run_id, node, step, attempt, error_type, message)
-            if attempt > policy.retries or not policy.should_retry(types):
-                return False, message, error_type, attempt
-            delay = policy.delay(attempt, self._rand)
-            self._logger.warning(
-                f"node {node.name!r} failed (attempt {attempt}/{policy.retries + 1}): "
-                f"{message}; retrying in {delay:.2f}s"
-            )
-            self._tracker.record(
-                ev.NodeRetried(
-                    run_id,
-                    self.graph.name,
-                    time.time(),
-                    node=node.name,
-                    step=step,
-                    attempt=attempt + 1,
-                    delay=delay,
-                )
-            )
-            await self._sleep(delay)
-
-    def _record_failure(
-        self,
-        run_id: str,
-        node: CompiledNode,
-        step: int,
-        attempt: int,
-        error_type: str,
-        message: str,
-    ) -> None:
-        """One failed attempt: from the agent, or found in its result afterwards."""
-        self._tracker.record(
-            ev.NodeFailed(
-                run_id,
-                self.graph.name,
-                time.time(),
-                node=node.name,
-                step=step,
-                attempt=attempt,
-                error_type=error_type,
-                message=message,
             )
         )

@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agentmap.runtime.branches import RUNTIME_KEYS
 from agentmap.runtime.context import current_node
+from agentmap.runtime.keys import ERROR_KEY, RUNTIME_KEYS
 from agentmap.runtime.nodes import whole_output
 from agentmap.workflow.spec import NodeSpec
 
@@ -51,7 +51,7 @@ class SubgraphCall:
         if not result.success:
             if result.failed_node:
                 # The node's own error, not the "no route to handle it" wrapper around it.
-                reason = result.state.get("error") or result.error
+                reason = result.state.get(ERROR_KEY) or result.error
                 raise SubgraphError(
                     f"subgraph {graph!r} failed at node {result.failed_node!r}: {reason}"
                 )

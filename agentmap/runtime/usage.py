@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentmap.runtime import events as ev
-from agentmap.runtime.context import _current
+from agentmap.runtime.context import current_node_or_none
 
 __all__ = ["LLMUsage", "UsageSink", "report_llm_call", "usage_summary"]
 
@@ -90,7 +90,7 @@ class UsageSink:
 
 def report_llm_call(usage: LLMUsage) -> None:
     """Called by LLM services after each call; a no-op outside a run."""
-    ctx = _current.get()
+    ctx = current_node_or_none()
     if ctx is not None and ctx.usage is not None:
         ctx.usage.add(ctx.node.name, usage)
 

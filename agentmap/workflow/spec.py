@@ -15,11 +15,26 @@ from typing import Any
 from agentmap.errors import Diagnostic
 
 __all__ = [
+    "CUSTOM_AGENTS_FOLDER",
+    "FUNCTIONS_FOLDER",
+    "PROMPTS_FOLDER",
     "FieldMapping",
     "GraphSpec",
     "NodeSpec",
     "WorkflowSpec",
+    "beside_workflow",
 ]
+
+#: Folders a workflow may keep beside its CSV; each is searched in addition to
+#: the configured one (``paths.functions``, ``paths.custom_agents``, ``paths.prompts``).
+FUNCTIONS_FOLDER = "functions"
+CUSTOM_AGENTS_FOLDER = "custom_agents"
+PROMPTS_FOLDER = "prompts"
+
+
+def beside_workflow(csv: Path, folder: str) -> Path:
+    """The folder ``folder`` (one of the ``*_FOLDER`` names) next to the workflow file ``csv``."""
+    return csv.parent / folder
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

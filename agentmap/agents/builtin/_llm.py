@@ -125,7 +125,9 @@ def parse_json_reply(kind: str, node: str, reply: str) -> Any:
     """The reply as JSON; a Markdown code fence around it is ignored.
 
     Anything else raises ``ValueError`` naming the node and showing the start
-    of the reply, so the node fails and its retries / Failure_Next apply.
+    of the reply, so the node fails and its retries / Failure_Next apply. It is
+    marked ``retryable`` (unlike other ValueErrors, which node retries skip by
+    default): a retry asks the model again, and it may answer differently.
     """
     text = reply.strip()
     fenced = _FENCE.fullmatch(text)
@@ -135,7 +137,9 @@ def parse_json_reply(kind: str, node: str, reply: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         shown = reply if len(reply) <= _SHOWN else reply[:_SHOWN] + "..."
-        raise ValueError(
+        error = ValueError(
             f"{kind} node {node!r}: the reply is not valid JSON ({exc.msg}: line {exc.lineno} "
             f"column {exc.colno}): {shown!r}"
-        ) from None
+        )
+        error.retryable = True  # type: ignore[attr-defined]  # see agentmap.runtime.policies
+        raise error from None

@@ -27,7 +27,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agentmap.runtime.context import _current
+from agentmap.runtime.context import current_node_or_none
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.limits import CallLimits
 
@@ -150,7 +150,7 @@ class FakeLLMService:
         temperature: float | None,
         kwargs: dict[str, Any],
     ) -> str:
-        ctx = _current.get()
+        ctx = current_node_or_none()
         node = ctx.node.name if ctx is not None else None
         call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs, node)
         with self._lock:

@@ -13,9 +13,9 @@ from agentmap.runtime.runner import GraphRunner
 from tests.unit.runtime.helpers import Recorder, graph, make_runner, node
 
 
-def boom(message: str = "boom") -> Any:
+def boom(message: str = "boom", exc: type[Exception] = ValueError) -> Any:
     def fail(inputs: dict[str, Any]) -> Any:
-        raise ValueError(message)
+        raise exc(message)
 
     return fail
 
@@ -153,10 +153,10 @@ def test_backoff_is_capped_and_jittered() -> None:
 def test_retries_exhausted_reports_last_attempt() -> None:
     sleeps: list[float] = []
     g = graph(node("A", context={"retries": 2, "retry_delay": 0.01}, failure="H"), node("H"))
-    result = make_runner(g, {"A": boom("still down")}, sleeps=sleeps).run()
+    result = make_runner(g, {"A": boom("still down", ConnectionError)}, sleeps=sleeps).run()
     assert len(sleeps) == 2
     assert result.state["errors"] == [
-        {"node": "A", "type": "ValueError", "message": "still down", "attempt": 3}
+        {"node": "A", "type": "ConnectionError", "message": "still down", "attempt": 3}
     ]
 
 
@@ -259,7 +259,7 @@ def test_node_context_attempt_counts_retries() -> None:
     def flaky(inputs: dict[str, Any]) -> Any:
         seen.append(current_node().attempt)
         if len(seen) < 3:
-            raise ValueError("again")
+            raise TimeoutError("again")
         return "ok"
 
     g = graph(node("A", context={"retries": 2}))
