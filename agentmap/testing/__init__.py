@@ -22,6 +22,7 @@ from agentmap.services.tracking.memory import MemoryTracker
 if TYPE_CHECKING:
     from agentmap.testing.openai_server import (
         BadRequest,
+        Disconnect,
         ErrorReply,
         FakeOpenAIServer,
         MalformedJSON,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadRequest",
+    "Disconnect",
     "ErrorReply",
     "FakeLLMCall",
     "FakeLLMExhaustedError",
@@ -52,6 +54,7 @@ _LAZY = {
     name: "agentmap.testing.openai_server"
     for name in (
         "BadRequest",
+        "Disconnect",
         "ErrorReply",
         "FakeOpenAIServer",
         "MalformedJSON",

@@ -76,6 +76,22 @@ class MalformedJSON(Outcome):
         return Response(200, dict(JSON_HEADERS), self.body.encode())
 
 
+#: The status recorded for ``Disconnect``: the connection closed with no reply at all.
+NO_REPLY = 0
+
+
+@dataclass(frozen=True)
+class Disconnect(Outcome):
+    """Close the connection after reading the request, with no reply: a dropped connection.
+
+    Clients see it as a connection error (aiohttp's ``ServerDisconnectedError``,
+    litellm's ``APIConnectionError``); the request is recorded with status 0.
+    """
+
+    def response(self) -> Response:
+        return Response(NO_REPLY, {}, b"")
+
+
 class ErrorOutcome(Outcome):
     """An HTTP error with OpenAI's error body; subclasses say which one."""
 
@@ -172,11 +188,12 @@ _NAMED: dict[str, Outcome] = {
     "reply": Reply(),
     "timeout": Timeout(),
     "malformed": MalformedJSON(),
+    "disconnect": Disconnect(),
 }
 
 
 def parse_outcome(item: Outcome | str | int) -> Outcome:
-    """Turn a script shorthand into an outcome: ``"ok"``, ``"timeout"``, ``"malformed"``, or a status.
+    """A script shorthand as an outcome: ``"ok"``, ``"timeout"``, ``"malformed"``, ``"disconnect"``, a status.
 
     A status (``429``, ``"500"``) maps to ``RateLimited``, ``BadRequest``,
     ``ServerError`` or ``ErrorReply``. Unknown text is an error rather than a
@@ -191,7 +208,7 @@ def parse_outcome(item: Outcome | str | int) -> Outcome:
         status = int(item)
     except ValueError:
         raise ValueError(
-            f"unknown script item {item!r}: use 'ok', 'timeout', 'malformed', an HTTP "
+            f"unknown script item {item!r}: use 'ok', 'timeout', 'malformed', 'disconnect', an HTTP "
             "error status such as 429 or '500', or an outcome object such as Reply('text')"
         ) from None
     if status == 429:
@@ -215,6 +232,7 @@ class RecordedRequest:
     #: The parsed JSON body, or None when there was none or it was not JSON.
     body: Any
     model: str | None
+    #: The status answered; 0 when the server closed the connection instead (``Disconnect``).
     status: int
     #: ``time.time()`` when the request had been read.
     time: float

@@ -39,7 +39,9 @@ from types import TracebackType
 from typing import Any, NamedTuple, cast
 
 from agentmap.testing._openai_script import (  # outcomes are re-exported: tests script them
+    NO_REPLY,
     BadRequest,
+    Disconnect,
     ErrorOutcome,
     ErrorReply,
     MalformedJSON,
@@ -61,6 +63,7 @@ from agentmap.testing._openai_script import (  # outcomes are re-exported: tests
 
 __all__ = [
     "BadRequest",
+    "Disconnect",
     "ErrorReply",
     "FakeOpenAIServer",
     "MalformedJSON",
@@ -148,7 +151,7 @@ class FakeOpenAIServer:
         """Queue outcomes for the next chat requests (of ``model`` only, when given).
 
         Items are outcome objects or shorthands: ``"ok"``, ``429``, ``"500"``,
-        ``"timeout"``, ``"malformed"``. They are checked here, so a typo fails
+        ``"timeout"``, ``"malformed"``, ``"disconnect"``. They are checked here, so a typo fails
         at the line that wrote it. Once used up, requests succeed again.
         """
         parsed = [parse_outcome(item) for item in outcomes]
@@ -301,6 +304,8 @@ class FakeOpenAIServer:
                 if request is None:  # the client closed an idle connection
                     return
                 response = await self._dispatch(request, (str(peer[0]), int(peer[1])))
+                if response.status == NO_REPLY:  # Disconnect: close without a word
+                    return
                 keep_alive = request.keep_alive and not self._closing
                 await _send(writer, response, keep_alive)
                 if not keep_alive:
@@ -363,7 +368,7 @@ class FakeOpenAIServer:
                 number = next(self._ids)
             tokens = (self.prompt_tokens, self.completion_tokens)
             return json_response(200, completion(body, model, outcome, number, *tokens)), delay
-        assert isinstance(outcome, ErrorOutcome | MalformedJSON)
+        assert isinstance(outcome, ErrorOutcome | MalformedJSON | Disconnect)
         return outcome.response(), delay
 
 

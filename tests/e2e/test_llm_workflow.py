@@ -131,7 +131,7 @@ def test_a_provider_error_fails_the_node_so_failure_next_applies(
     assert code == 0, err  # handled by the Failed node
     assert result["path"] == ["Classify", "Failed"]
     assert result["state"]["summary"] == result["state"]["error"]  # the echo of the error
-    assert result["state"]["errors"][0]["type"] == "BadRequestError"
+    assert result["state"]["errors"][0]["type"] == "LLMBadRequestError"  # as with openai_http
     assert len(server.requests) == 1  # a 400 is not retried
 
 
@@ -176,7 +176,7 @@ def test_with_openai_http_a_provider_error_fails_the_node(
     code, result, err = run(cli, env_for(server, AGENTMAP_LLM__BACKEND="openai_http"))
     assert code == 0, err  # handled by the Failed node
     assert result["path"] == ["Classify", "Failed"]
-    assert result["state"]["errors"][0]["type"] == "LLMProviderError"
+    assert result["state"]["errors"][0]["type"] == "LLMBadRequestError"
     assert "HTTP 400" in result["state"]["error"]
     assert SECRET not in json.dumps(result)
     assert len(server.requests) == 1  # a 400 is not retried

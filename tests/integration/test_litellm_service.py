@@ -18,6 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from agentmap.runtime.context import NodeContext, _current
 from agentmap.runtime.usage import LLMUsage, UsageSink
+from agentmap.services.llm.errors import LLMBadRequestError, LLMProviderError, LLMTimeoutError
 from agentmap.services.llm.litellm import LiteLLMService
 from agentmap.settings import LLMSettings
 from agentmap.testing import FakeOpenAIServer, RateLimited, Reply, ServerError, Timeout
@@ -104,8 +105,9 @@ def test_a_bad_request_is_not_retried(server: FakeOpenAIServer) -> None:
     import litellm
 
     server.script(["400"])
-    with pytest.raises(litellm.BadRequestError):
+    with pytest.raises(LLMBadRequestError) as caught:
         service(server, retries=3).call_llm(messages=MESSAGES)
+    assert isinstance(caught.value.__cause__, litellm.BadRequestError)
     assert [r.status for r in server.requests] == [400]
 
 
@@ -125,8 +127,10 @@ def test_without_a_fallback_the_last_error_is_raised(server: FakeOpenAIServer) -
     import litellm
 
     server.script([ServerError(500)] * 2)
-    with pytest.raises(litellm.InternalServerError):
+    with pytest.raises(LLMProviderError) as caught:
         service(server, retries=1).call_llm(messages=MESSAGES)
+    assert caught.value.status == 500
+    assert isinstance(caught.value.__cause__, litellm.InternalServerError)
     assert len(server.requests) == 2
 
 
@@ -135,8 +139,9 @@ def test_a_slow_server_times_out(server: FakeOpenAIServer) -> None:
 
     server.script([Timeout(3)])
     started = time.perf_counter()
-    with pytest.raises(litellm.Timeout):
+    with pytest.raises(LLMTimeoutError) as caught:
         service(server, retries=0, timeout=0.3).call_llm(messages=MESSAGES)
+    assert isinstance(caught.value.__cause__, litellm.Timeout)
     assert time.perf_counter() - started < 2.5
 
 

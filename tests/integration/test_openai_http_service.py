@@ -28,7 +28,14 @@ from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.context import NodeContext, _current
 from agentmap.runtime.usage import LLMUsage, UsageSink
 from agentmap.services.llm import openai_http, prices
-from agentmap.services.llm.errors import LLMProviderError
+from agentmap.services.llm.errors import (
+    LLMAuthenticationError,
+    LLMBadRequestError,
+    LLMConnectionError,
+    LLMError,
+    LLMProviderError,
+    LLMTimeoutError,
+)
 from agentmap.services.llm.openai_http import OpenAIHTTPService, model_cost
 from agentmap.services.protocols import LLMServiceProtocol
 from agentmap.settings import LLMSettings
@@ -311,7 +318,7 @@ def test_a_timeout_after_the_last_retry_is_an_error_without_a_status(
 ) -> None:
     server.script([Timeout(3)])
     started = time.perf_counter()
-    with pytest.raises(LLMProviderError, match=r"no reply within 0.3 s") as caught:
+    with pytest.raises(LLMTimeoutError, match=r"no reply within 0.3 s") as caught:
         service(retries=0, timeout=0.3).call_llm(messages=MESSAGES)
     assert time.perf_counter() - started < 2.5
     assert caught.value.status is None
@@ -322,7 +329,7 @@ def test_a_bad_request_is_neither_retried_nor_sent_to_a_fallback(
     server: FakeOpenAIServer, service: Any
 ) -> None:
     server.script([BadRequest("Unsupported parameter: 'max_tokens'.")])
-    with pytest.raises(LLMProviderError) as caught:
+    with pytest.raises(LLMBadRequestError) as caught:
         service(retries=3, fallbacks=["gpt-4o"]).call_llm(messages=MESSAGES)
     assert caught.value.status == 400
     assert caught.value.message == "Unsupported parameter: 'max_tokens'."
@@ -342,7 +349,7 @@ def test_an_unknown_model_falls_back_but_a_bad_key_does_not(
     ]
     server.reset()
     server.script([ErrorReply(401)])
-    with pytest.raises(LLMProviderError) as caught:
+    with pytest.raises(LLMAuthenticationError) as caught:
         llm.call_llm(messages=MESSAGES)
     assert caught.value.status == 401
     assert len(server.requests) == 1
@@ -382,7 +389,7 @@ def test_a_connection_error_is_retried_then_raised(made: list[OpenAIHTTPService]
         return await original(*args)
 
     llm._attempt = counted  # type: ignore[method-assign]
-    with pytest.raises(LLMProviderError, match="connection error") as caught:
+    with pytest.raises(LLMConnectionError, match="connection error") as caught:
         llm.call_llm(messages=MESSAGES)
     assert caught.value.status is None
     assert attempts == ["gpt-4o-mini"] * 3
@@ -404,7 +411,7 @@ def test_the_key_is_sent_as_a_bearer_token_and_never_shown_in_errors(
     llm = service()
     errors = []
     for _ in range(2):
-        with pytest.raises(LLMProviderError) as caught:
+        with pytest.raises(LLMError) as caught:
             llm.call_llm(messages=[{"role": "user", "content": content}])
         errors.append(caught.value)
     assert [r.api_key for r in server.requests] == [SECRET, SECRET]
@@ -470,8 +477,10 @@ def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_error_survives_pickling() -> None:
-    error = LLMProviderError("gpt-4o", "overloaded", status=503, retryable=True, retry_after=2.0)
+    error = LLMProviderError("gpt-4o", "overloaded", status=503)
+    error.retry_after = 2.0  # a 503 may say when to come back
     copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is LLMProviderError
     assert (copy.model, copy.message, copy.status, copy.retryable, copy.retry_after) == (
         "gpt-4o",
         "overloaded",

@@ -26,6 +26,7 @@ import pytest
 
 from agentmap.testing import (
     BadRequest,
+    Disconnect,
     ErrorReply,
     FakeOpenAIServer,
     MalformedJSON,
@@ -224,6 +225,17 @@ def test_timeout_outlasts_the_client_then_the_server_answers_again(
         client.post("/chat/completions", json=chat(), timeout=0.2)
     assert time.perf_counter() - started < 2
     assert client.post("/chat/completions", json=chat()).status_code == 200
+
+
+def test_disconnect_closes_the_connection_without_a_reply(
+    server: FakeOpenAIServer, client: httpx.Client
+) -> None:
+    server.script(["disconnect", Disconnect()])
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            client.post("/chat/completions", json=chat())
+    assert client.post("/chat/completions", json=chat()).status_code == 200
+    assert [r.status for r in server.requests] == [0, 0, 200]  # 0: no reply at all
 
 
 def test_script_items_are_checked_when_scripted(server: FakeOpenAIServer) -> None:

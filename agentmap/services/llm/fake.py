@@ -5,6 +5,10 @@ list of replies, for the node making the call); the first of ``patterns``
 (regex -> reply) that matches the last message's text; the next unused item
 of ``responses``; ``default``. When none applies the call fails loudly instead of inventing
 text, because a test that silently got a made-up answer proves nothing.
+A scripted reply may be an exception instance instead of text: the call
+raises it, so a test scripts a provider failure the way a real backend
+reports it, e.g. ``FakeLLMService([LLMRateLimitError("m", "slow down",
+retry_after=1), "ok"])`` (the classes of ``agentmap.services.llm.errors``).
 Every call is recorded in ``calls`` for assertions, and reported to the run
 like a real call (word counts as tokens, no cost), so ``--json`` shows it.
 
@@ -38,7 +42,17 @@ __all__ = ["FakeLLMCall", "FakeLLMExhaustedError", "FakeLLMService"]
 
 
 class FakeLLMExhaustedError(RuntimeError):
-    """The fake LLM was called once more than it has replies for."""
+    """The fake LLM was called once more than it has replies for.
+
+    A mistake in the test's script, not a provider failure: it is not an
+    ``LLMError``, and ``retryable`` is False, so node retries do not repeat it.
+    """
+
+    retryable = False
+
+
+#: What a script holds for one call: the reply text, or an exception the call raises.
+Scripted = str | BaseException
 
 
 @dataclass
@@ -50,8 +64,10 @@ class FakeLLMCall:
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: The node that made the call (None outside a run).
     node: str | None = None
-    #: The reply given, or None when the call raised FakeLLMExhaustedError.
+    #: The reply given, or None when the call raised.
     reply: str | None = None
+    #: The scripted exception the call raised, if it did.
+    error: BaseException | None = None
 
     @property
     def prompt(self) -> str:
@@ -62,17 +78,17 @@ class FakeLLMCall:
 class FakeLLMService:
     def __init__(
         self,
-        responses: Sequence[str] = (),
+        responses: Sequence[Scripted] = (),
         *,
-        patterns: Mapping[str, str] | None = None,
-        default: str | None = None,
+        patterns: Mapping[str, Scripted] | None = None,
+        default: Scripted | None = None,
         latency: float = 0.0,
-        nodes: Mapping[str, str | Sequence[str]] | None = None,
+        nodes: Mapping[str, Scripted | Sequence[Scripted]] | None = None,
         limits: CallLimits | None = None,
     ) -> None:
         #: Concurrency and rate limits every call goes through; None for none.
         self.limits = limits
-        self._nodes: dict[str, str | deque[str]] = {}
+        self._nodes: dict[str, Scripted | deque[Scripted]] = {}
         self._add_nodes(nodes)
         self._responses = deque(responses)
         self._patterns = [(re.compile(regex), reply) for regex, reply in (patterns or {}).items()]
@@ -92,16 +108,19 @@ class FakeLLMService:
             limits=limits if limits.enabled else None,
         )
 
-    def _add_nodes(self, nodes: Mapping[str, str | Sequence[str]] | None) -> None:
+    def _add_nodes(self, nodes: Mapping[str, Scripted | Sequence[Scripted]] | None) -> None:
         for name, replies in (nodes or {}).items():
-            self._nodes[name] = replies if isinstance(replies, str) else deque(replies)
+            if isinstance(replies, str | BaseException):
+                self._nodes[name] = replies  # the same reply for every call of the node
+            else:
+                self._nodes[name] = deque(replies)
 
     def script(
         self,
-        *responses: str,
-        patterns: Mapping[str, str] | None = None,
-        default: str | None = None,
-        nodes: Mapping[str, str | Sequence[str]] | None = None,
+        *responses: Scripted,
+        patterns: Mapping[str, Scripted] | None = None,
+        default: Scripted | None = None,
+        nodes: Mapping[str, Scripted | Sequence[Scripted]] | None = None,
     ) -> FakeLLMService:
         """Add replies after construction (the ``fake_llm`` fixture hands out an empty fake)."""
         with self._lock:
@@ -155,8 +174,14 @@ class FakeLLMService:
         call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs, node)
         with self._lock:
             self.calls.append(call)
-            call.reply = self._pick(call.prompt, node)
+            picked = self._pick(call.prompt, node)
+            if isinstance(picked, BaseException):
+                call.error = picked
+            else:
+                call.reply = picked
             answered = sum(1 for earlier in self.calls if earlier.reply is not None)
+        if call.error is not None:  # a scripted failure; raised afresh each time
+            raise call.error.with_traceback(None)
         if call.reply is None:
             raise FakeLLMExhaustedError(
                 f"The fake LLM has no reply for call #{len(self.calls)} "
@@ -177,9 +202,9 @@ class FakeLLMService:
         )
         return call.reply
 
-    def _pick(self, prompt: str, node: str | None) -> str | None:
+    def _pick(self, prompt: str, node: str | None) -> Scripted | None:
         by_node = self._nodes.get(node) if node is not None else None
-        if isinstance(by_node, str):
+        if isinstance(by_node, str | BaseException):
             return by_node
         if by_node:
             return by_node.popleft()

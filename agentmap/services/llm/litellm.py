@@ -9,7 +9,10 @@ default), concurrency and requests-per-minute limits over every call of the
 process (``limits.CallLimits``, shared by every run of a batch), secrets from
 settings, and a usage report (model, latency, tokens, cost) for every call;
 its latency starts once the limits let the call go, so pacing is not
-reported as a slow model.
+reported as a slow model. A call that still fails raises one of the errors of
+``agentmap.services.llm.errors``, chosen from litellm's exception by
+``_BY_EXCEPTION`` (the provider's message, scrubbed of the key and the
+request's messages, and litellm's exception as ``__cause__``).
 
 It is the one module that imports litellm, on first use: a run with no LLM node
 never pays the import (about two seconds).
@@ -25,8 +28,24 @@ from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
+from agentmap.services.llm.errors import (
+    LLMAuthenticationError,
+    LLMBadRequestError,
+    LLMConnectionError,
+    LLMError,
+    LLMProviderError,
+    LLMRateLimitError,
+    LLMTimeoutError,
+)
 from agentmap.services.llm.limits import CallLimits
 from agentmap.services.llm.models import chat_fields, resolve_model
+from agentmap.services.llm.openai_wire import (
+    error_for_status,
+    message_texts,
+    retry_after_seconds,
+    scrub,
+    scrub_chain,
+)
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -46,6 +65,85 @@ _RETRY = (
     "InternalServerErrorRetries",
     "ServiceUnavailableErrorRetries",
 )
+
+
+#: litellm's exception (by name in ``litellm``; the first that matches) -> the error raised.
+#: Its subclasses come along: ``ContextWindowExceededError``, ``ContentPolicyViolationError``,
+#: ``UnsupportedParamsError`` are ``BadRequestError``s. Another exception of litellm or openai
+#: goes by its HTTP status (``openai_wire.error_for_status``), else is ``LLMProviderError``.
+_BY_EXCEPTION: tuple[tuple[str, type[LLMError]], ...] = (
+    ("RateLimitError", LLMRateLimitError),
+    ("Timeout", LLMTimeoutError),
+    ("APIConnectionError", LLMConnectionError),
+    ("AuthenticationError", LLMAuthenticationError),
+    ("PermissionDeniedError", LLMAuthenticationError),
+    ("BadRequestError", LLMBadRequestError),
+    ("NotFoundError", LLMBadRequestError),
+    ("UnprocessableEntityError", LLMBadRequestError),
+    ("InternalServerError", LLMProviderError),
+    ("ServiceUnavailableError", LLMProviderError),
+    ("BadGatewayError", LLMProviderError),
+    ("APIResponseValidationError", LLMProviderError),
+    ("APIError", LLMProviderError),
+)
+#: Errors with no HTTP reply behind them: litellm's ``status_code`` (408, 500) is made up.
+_NO_REPLY = (LLMTimeoutError, LLMConnectionError)
+
+
+def _mapped(
+    litellm: Any, exc: Exception, model: str, messages: Sequence[Mapping[str, Any]], key: str | None
+) -> LLMError | None:
+    """Our error for litellm's ``exc``; None for an exception that is not litellm's or openai's."""
+    kinds = (ours for name, ours in _BY_EXCEPTION if isinstance(exc, getattr(litellm, name)))
+    kind = next(kinds, None)
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    if kind is None:
+        if not type(exc).__module__.startswith(("litellm", "openai", "httpx")):
+            return None
+        kind = LLMProviderError if status is None or status < 300 else error_for_status(status)
+    if kind is LLMProviderError:
+        kind = _underneath(exc) or kind
+    masks = [key] if key else []
+    masks.extend(message_texts(messages))
+    message = scrub(str(getattr(exc, "message", None) or exc), masks)
+    # litellm's text (and the exceptions under it) is printed in a traceback: scrubbed there too.
+    scrub_chain(exc, masks)
+    if kind in _NO_REPLY:
+        status = None
+    error = kind(model, message, status=status)
+    if kind.retryable:
+        error.retry_after = _retry_after(exc)
+    return error
+
+
+def _underneath(exc: BaseException) -> type[LLMError] | None:
+    """What the exceptions under litellm's 500 say: it reports a dropped connection as one."""
+    seen = 0
+    below = exc.__cause__ or exc.__context__
+    while below is not None and seen < 10:
+        names = {cls.__name__ for cls in type(below).__mro__}
+        if "APITimeoutError" in names:  # openai's; a subclass of its APIConnectionError
+            return LLMTimeoutError
+        if "APIConnectionError" in names:
+            return LLMConnectionError
+        below, seen = below.__cause__ or below.__context__, seen + 1
+    return None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ):
+        if headers is not None:
+            try:
+                seconds = retry_after_seconds(headers)
+            except Exception:  # headers of a shape we do not know
+                continue
+            if seconds is not None:
+                return seconds
+    return None
 
 
 def _import_litellm() -> Any:
@@ -201,7 +299,13 @@ class LiteLLMService:
         )
         with self.limits.slot(provider_name):
             started = time.perf_counter()
-            response = self._router.completion(**request)
+            try:
+                response = self._router.completion(**request)
+            except Exception as exc:
+                error = self._error(exc, resolved, provider_name, messages)
+                if error is None:  # not litellm's: ours, or a bug to see as it is
+                    raise
+                raise error from exc
         return self._usage(response, resolved, provider_name, started)
 
     async def acall_llm(
@@ -217,8 +321,24 @@ class LiteLLMService:
         )
         async with self.limits.aslot(provider_name):
             started = time.perf_counter()
-            response = await self._router.acompletion(**request)
+            try:
+                response = await self._router.acompletion(**request)
+            except Exception as exc:
+                error = self._error(exc, resolved, provider_name, messages)
+                if error is None:  # not litellm's: ours, or a bug to see as it is
+                    raise
+                raise error from exc
         return self._usage(response, resolved, provider_name, started)
+
+    def _error(
+        self,
+        exc: Exception,
+        model: str,
+        provider: str | None,
+        messages: Sequence[Mapping[str, Any]],
+    ) -> LLMError | None:
+        """Our error for what the Router raised; None when it is not litellm's or openai's."""
+        return _mapped(self._litellm, exc, model, messages, self._api_key(provider))
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> LiteLLMService:

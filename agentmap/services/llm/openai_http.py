@@ -13,9 +13,10 @@ nothing is stacked):
 - Retries: ``llm.retries`` more attempts of one request on 429 (waiting what
   ``Retry-After`` / ``retry-after-ms`` says, at most ``retry_after_max``
   seconds), on 5xx, timeouts and connection errors, with exponential back-off
-  and jitter (``backoff_base`` doubling up to ``backoff_max``) otherwise. A
-  4xx other than 429 is never retried, nor is a 200 whose body is unusable
-  (not JSON, no ``choices``): the provider did answer, and may have charged.
+  and jitter (``backoff_base`` doubling up to ``backoff_max``) otherwise
+  (408 and 409 count as retryable, as in the openai SDK). Another 4xx is
+  never retried, nor is a 200 whose body is unusable (not JSON, no
+  ``choices``): the provider did answer, and may have charged.
 - Fallbacks: when a model still fails with a retryable error after its
   retries, or is unknown to the endpoint (404), ``llm.fallbacks`` are tried in
   order, each with its own retries. Errors about the request itself (400,
@@ -40,9 +41,12 @@ down (``asyncio.run`` does), or by ``aclose()``. Sync ``call_llm`` runs the
 request on a private event loop in a daemon thread of this service, so sync
 agents in worker threads share one pool; ``close()`` stops it.
 
-Errors are ``LLMProviderError`` (``agentmap.services.llm.errors``) with the
-HTTP status, the model and the provider's message. No error text holds the
-API key or the request's messages.
+Errors are the classes of ``agentmap.services.llm.errors`` (``LLMRateLimitError``,
+``LLMTimeoutError``, ``LLMConnectionError``, ``LLMAuthenticationError``,
+``LLMBadRequestError``, ``LLMProviderError``), chosen by ``BY_STATUS`` and
+``error_for_client`` (``openai_wire``), with the HTTP status, the model, the provider's message,
+and aiohttp's exception as ``__cause__``. No error text holds the API key or
+the request's messages.
 
 This is the one module that imports aiohttp, when a service is built.
 """
@@ -64,17 +68,25 @@ from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.usage import LLMUsage, report_llm_call
-from agentmap.services.llm.errors import LLMProviderError
+from agentmap.services.llm.errors import (
+    LLMConnectionError,
+    LLMError,
+    LLMProviderError,
+    LLMTimeoutError,
+)
 from agentmap.services.llm.limits import CallLimits
 from agentmap.services.llm.models import chat_fields, resolve_model
 from agentmap.services.llm.openai_wire import (
     Reply,
     env_proxy,
+    error_for_client,
     message_texts,
     parse_reply,
-    provider_message,
-    retry_after_seconds,
+    repeatable,
+    same_kind,
     scrub,
+    scrub_chain,
+    status_error,
 )
 from agentmap.services.llm.prices import model_cost
 
@@ -336,17 +348,12 @@ class OpenAIHTTPService:
         for candidate in candidates:
             try:
                 return await self._with_retries(candidate, body, headers, masks)
-            except LLMProviderError as exc:
-                if not (exc.retryable or exc.status == 404) or candidate == candidates[-1]:
+            except LLMError as exc:
+                if not (repeatable(exc) or exc.status == 404) or candidate == candidates[-1]:
                     if failed:
-                        raise type(exc)(
-                            exc.model,
-                            f"{exc.message} (after the models {', '.join(map(repr, failed))} "
-                            "failed before it)",
-                            status=exc.status,
-                            retryable=exc.retryable,
-                            retry_after=exc.retry_after,
-                        ) from exc
+                        tried = ", ".join(map(repr, failed))
+                        message = f"{exc.message} (after the models {tried} failed before it)"
+                        raise same_kind(exc, message) from exc
                     raise
                 failed.append(candidate)
         raise AssertionError("unreachable: the last candidate returns or raises")
@@ -360,8 +367,8 @@ class OpenAIHTTPService:
         while True:
             try:
                 return await self._attempt(model, payload, headers, masks)
-            except LLMProviderError as exc:
-                if not exc.retryable or attempt >= retries:
+            except LLMError as exc:
+                if not repeatable(exc) or attempt >= retries:
                     raise
                 await asyncio.sleep(self._delay(attempt, exc.retry_after))
                 attempt += 1
@@ -385,36 +392,30 @@ class OpenAIHTTPService:
                 status = response.status
                 raw = await response.read()
                 if status >= 300:
-                    retryable = status == 429 or status >= 500
-                    text = provider_message(raw, response.reason)
-                    raise LLMProviderError(
-                        model,
-                        scrub(text, masks),
+                    cause = http.ClientResponseError(
+                        response.request_info,
+                        response.history,
                         status=status,
-                        retryable=retryable,
-                        retry_after=retry_after_seconds(response.headers) if retryable else None,
+                        message=response.reason or "",
+                        headers=response.headers,
                     )
-        except TimeoutError:
-            raise LLMProviderError(
-                model, f"no reply within {self.settings.timeout:g} s (llm.timeout)", retryable=True
-            ) from None
-        except (http.ClientConnectionError, http.ClientPayloadError) as exc:
-            raise LLMProviderError(
-                model,
-                scrub(f"connection error: {type(exc).__name__}: {exc}", masks),
-                retryable=True,
-            ) from None
-        except http.ClientError as exc:
-            raise LLMProviderError(
-                model, scrub(f"HTTP client error: {type(exc).__name__}: {exc}", masks)
-            ) from None
+                    raise status_error(model, status, raw, response, masks) from cause
+        except (TimeoutError, http.ClientError) as exc:
+            kind = error_for_client(http, exc)
+            if kind is LLMTimeoutError:
+                message = f"no reply within {self.settings.timeout:g} s (llm.timeout)"
+            else:
+                what = "connection error" if kind is LLMConnectionError else "HTTP client error"
+                message = scrub(f"{what}: {type(exc).__name__}: {exc}", masks)
+            scrub_chain(exc, masks)
+            raise kind(model, message) from exc
         try:
             return parse_reply(model, json.loads(raw))
         except ValueError as exc:  # also a body that is not JSON at all
             reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON"
             raise LLMProviderError(
                 model, f"malformed chat completion: {reason}", status=status
-            ) from None
+            ) from exc
 
     def call_llm(
         self,

@@ -2,7 +2,9 @@
 
 Kept apart from the service so the parsing rules (what counts as a chat
 completion, where a provider puts its error message, how long Retry-After
-asks to wait, what error text must never contain) are read and tested alone.
+asks to wait, what error text must never contain) and the one table that maps
+HTTP statuses and aiohttp's exceptions to ``agentmap.services.llm.errors``
+are read and tested alone.
 """
 
 from __future__ import annotations
@@ -17,14 +19,31 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from agentmap.services.llm.errors import (
+    LLMAuthenticationError,
+    LLMBadRequestError,
+    LLMConnectionError,
+    LLMError,
+    LLMProviderError,
+    LLMRateLimitError,
+    LLMTimeoutError,
+)
+
 __all__ = [
+    "BY_STATUS",
     "Reply",
     "env_proxy",
+    "error_for_client",
+    "error_for_status",
     "message_texts",
     "parse_reply",
     "provider_message",
+    "repeatable",
     "retry_after_seconds",
+    "same_kind",
     "scrub",
+    "scrub_chain",
+    "status_error",
 ]
 
 #: How much of a provider's error message an exception carries.
@@ -145,10 +164,89 @@ def env_proxy(url: str) -> str | None:
 
 def scrub(text: str, masks: Sequence[str]) -> str:
     """``text`` without the API key, anything shaped like a key, or the request's messages."""
-    for secret in masks:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _KEY_LIKE.sub("***", text)
+    text = _scrubbed(text, masks)
     if len(text) > _MESSAGE_MAX:
         text = text[: _MESSAGE_MAX - 3] + "..."
     return text
+
+
+def scrub_chain(exc: BaseException | None, masks: Sequence[str]) -> None:
+    """Scrub, in place, the text of ``exc`` and of the exceptions under it.
+
+    A client's exception is kept as our error's ``__cause__``, so a traceback
+    prints its text (and its own causes'): a provider that echoes the key or
+    the prompt must not be shown there either. Only text that holds a secret
+    changes.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        args = tuple(_scrubbed(arg, masks) if isinstance(arg, str) else arg for arg in exc.args)
+        if args != exc.args:
+            exc.args = args
+        message = getattr(exc, "message", None)
+        if isinstance(message, str) and _scrubbed(message, masks) != message:
+            with contextlib.suppress(AttributeError):
+                exc.message = _scrubbed(message, masks)  # type: ignore[attr-defined]
+        exc = exc.__cause__ or exc.__context__
+
+
+def _scrubbed(text: str, masks: Sequence[str]) -> str:
+    for secret in masks:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_LIKE.sub("***", text)
+
+
+# --------------------------------------------------------------------------- errors
+
+#: An HTTP error status -> the error raised; other 5xx (and 3xx) are ``LLMProviderError``,
+#: other 4xx ``LLMBadRequestError``.
+BY_STATUS: dict[int, type[LLMError]] = {
+    401: LLMAuthenticationError,
+    403: LLMAuthenticationError,
+    408: LLMTimeoutError,
+    409: LLMProviderError,  # a lock timeout at the provider: worth repeating (as the openai SDK)
+    429: LLMRateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[LLMError]:
+    if status in BY_STATUS:
+        return BY_STATUS[status]
+    return LLMBadRequestError if 400 <= status < 500 else LLMProviderError
+
+
+def error_for_client(http: Any, exc: BaseException) -> type[LLMError]:
+    """aiohttp's exception (no HTTP reply) -> the error raised; the order matters."""
+    if isinstance(exc, TimeoutError):  # also aiohttp's ServerTimeoutError
+        return LLMTimeoutError
+    if isinstance(exc, http.ClientConnectionError | http.ClientPayloadError):
+        return LLMConnectionError
+    return LLMProviderError
+
+
+def repeatable(exc: LLMError) -> bool:
+    """Whether this backend repeats the request: never a 200 whose body was unusable."""
+    return exc.retryable and exc.status != 200
+
+
+def status_error(model: str, status: int, raw: bytes, response: Any, masks: list[str]) -> LLMError:
+    kind = error_for_status(status)
+    message = scrub(provider_message(raw, response.reason), masks)
+    if kind is LLMRateLimitError:
+        return LLMRateLimitError(
+            model, message, status=status, retry_after=retry_after_seconds(response.headers)
+        )
+    error = kind(model, message, status=status)
+    if kind.retryable:  # a 503 may say when to come back, too
+        error.retry_after = retry_after_seconds(response.headers)
+    return error
+
+
+def same_kind(exc: LLMError, message: str) -> LLMError:
+    """A copy of ``exc`` with another message (same class, status and retry-after)."""
+    copy = type(exc).__new__(type(exc))
+    LLMError.__init__(copy, exc.model, message, status=exc.status)
+    copy.retry_after = exc.retry_after
+    return copy

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 
 import pytest
 
+from agentmap.services.llm.errors import (
+    LLMBadRequestError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+)
 from agentmap.services.llm.fake import FakeLLMCall, FakeLLMExhaustedError, FakeLLMService
 from agentmap.services.llm.limits import CallLimits
 from agentmap.services.protocols import LLMServiceProtocol
@@ -193,3 +200,36 @@ def test_replies_per_node_come_first_and_lists_are_used_in_order() -> None:
         None,
         None,
     ]
+
+
+def test_a_scripted_exception_is_raised_and_recorded() -> None:
+    limited = LLMRateLimitError("gpt-4o-mini", "slow down", retry_after=1.5)
+    llm = FakeLLMService([limited, "ok"], patterns={"forbidden": LLMBadRequestError("m", "no")})
+    with pytest.raises(LLMRateLimitError) as caught:
+        llm.call_llm(messages=user("q1"))
+    assert caught.value is limited
+    assert caught.value.retry_after == 1.5
+    assert llm.call_llm(messages=user("q2")) == "ok"  # the script goes on after it
+    with pytest.raises(LLMBadRequestError):
+        llm.call_llm(messages=user("a forbidden question"))
+    assert [(c.reply, type(c.error).__name__) for c in llm.calls] == [
+        (None, "LLMRateLimitError"),
+        ("ok", "NoneType"),
+        (None, "LLMBadRequestError"),
+    ]
+
+
+async def test_a_node_or_the_default_can_fail_every_call() -> None:
+    down = LLMConnectionError("gpt-4o-mini", "connection refused")
+    llm = FakeLLMService(default=down)
+    for _ in range(2):  # raised afresh each time, not with the last traceback piled up
+        with pytest.raises(LLMConnectionError) as caught:
+            await llm.acall_llm(messages=user("q"))
+        assert caught.value is down
+        assert len(traceback.extract_tb(caught.value.__traceback__)) < 8
+    assert [c.error for c in llm.calls] == [down, down]
+
+
+def test_running_out_of_replies_is_a_script_mistake_not_a_provider_failure() -> None:
+    assert FakeLLMExhaustedError.retryable is False
+    assert not issubclass(FakeLLMExhaustedError, LLMError)
