@@ -3,8 +3,9 @@ server, and pytest fixtures.
 
 The fixtures are registered automatically through the ``pytest11`` entry point
 (``agentmap.testing.plugin``): ``agentmap_app`` (an application configured for
-the ``test`` environment) and ``fake_llm`` (a scripted LLM already wired into
-it).
+the ``test`` environment), ``fake_llm`` (a scripted LLM already wired into it)
+and ``fake_openai_server`` (a started ``FakeOpenAIServer``). Install the
+``testing`` extra for the kit's own dependencies (pytest, pytest-mock).
 
 ``FakeOpenAIServer`` and its outcome classes are imported on first use (module
 ``__getattr__``): this package is loaded by every pytest run on a machine with
