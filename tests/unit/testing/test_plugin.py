@@ -42,3 +42,41 @@ def test_fixtures_work_in_a_users_suite(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+SERVER_TESTS = """
+import http.client
+import json
+import socket
+
+import pytest
+
+SERVERS = []
+
+
+def test_serves_on_loopback(fake_openai_server):
+    SERVERS.append(fake_openai_server)
+    assert fake_openai_server.base_url == f"http://127.0.0.1:{fake_openai_server.port}/v1"
+    connection = http.client.HTTPConnection("127.0.0.1", fake_openai_server.port, timeout=5)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    connection.request("POST", "/v1/chat/completions", json.dumps(body),
+                       {"Content-Type": "application/json", "Authorization": "Bearer sk-t"})
+    reply = json.loads(connection.getresponse().read())
+    connection.close()
+    assert reply["choices"][0]["message"]["content"] == "echo: hi"
+    assert [r.api_key for r in fake_openai_server.requests] == ["sk-t"]
+
+
+def test_each_test_gets_a_fresh_server_and_the_last_one_is_stopped(fake_openai_server):
+    [previous] = SERVERS
+    assert fake_openai_server is not previous
+    assert fake_openai_server.requests == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", previous.port), timeout=1)
+"""
+
+
+def test_fake_openai_server_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_server=SERVER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
