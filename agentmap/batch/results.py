@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentmap.batch.inputs import InputRow
+from agentmap.runtime.keys import RUNTIME_KEYS
 from agentmap.runtime.result import RunResult
 from agentmap.workflow.spec import GraphSpec
 
 __all__ = ["default_fields", "failed_result", "run_result"]
 
 #: Fields the runner writes for its own bookkeeping: never a default output field.
-_BOOKKEEPING = frozenset({"error", "errors", "last_action_success"})
+_BOOKKEEPING = RUNTIME_KEYS
 
 
 def default_fields(graph: GraphSpec) -> tuple[str, ...]:

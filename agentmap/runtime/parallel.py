@@ -1,14 +1,17 @@
 """Running a fan-out: branches as asyncio tasks, joins, and the rule for when a join runs.
 
-The rule (DESIGN.md §3): a node that several live branches can reach runs once,
-when every branch has either arrived at it or can no longer reach it from where
-it stands. Only this coordinator moves branches between "running", "waiting at
-a join" and "finished"; a branch's task runs nodes and reports back, so the
-join rule is checked in one place, after every change, and a wait that can
-never end is found (no task running, no join releasable) instead of hanging.
+The rule (docs/running.md, "Parallel branches and joins"): a node that several
+live branches can reach runs once, when every branch has either arrived at it
+or can no longer reach it from where it stands. Only this coordinator moves
+branches between "running", "waiting at a join" and "finished"; a branch's
+task runs nodes and reports back, so the join rule is checked in one place,
+after every change, and a wait that can never end is found (no task running,
+no join releasable) instead of hanging.
 
-A run without a fan-out never gets here: the runner's sequential loop is the
-fast path.
+Where a branch goes after a node is not decided here: the step function (the
+runner, through ``agentmap.runtime.routing``) returns the next nodes, and this
+module only starts, parks, joins and ends branches accordingly. A run without
+a fan-out never gets here: the runner's sequential loop is the fast path.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from agentmap.errors import Diagnostic
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
 from agentmap.workflow.branches import Signature, branch_signatures, combine, with_branch
 from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import GraphSpec, NodeSpec, WorkflowSpec
@@ -50,9 +51,9 @@ from agentmap.workflow.subgraphs import is_subgraph_node
 __all__ = ["ERROR_FIELDS", "SUCCESS_FLAG", "check_data_flow", "declared_inputs"]
 
 #: State keys the runner writes when a node fails.
-ERROR_FIELDS = ("error", "errors")
+ERROR_FIELDS = (ERROR_KEY, ERRORS_KEY)
 #: State key the runner writes after every node.
-SUCCESS_FLAG = "last_action_success"
+SUCCESS_FLAG = SUCCESS_KEY
 _WRITERS_SHOWN = 3
 
 

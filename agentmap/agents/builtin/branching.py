@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
+from agentmap.runtime.keys import ERROR_KEY
 
 __all__ = ["BranchingAgent"]
 
@@ -41,11 +42,11 @@ class BranchingAgent(BaseAgent):
         field = self.context.get("success_field")
         if field is None:
             if not inputs:
-                return {"error": f"branching node {self.name!r} has no Input_Fields to test"}
+                return {ERROR_KEY: f"branching node {self.name!r} has no Input_Fields to test"}
             field = next(iter(inputs))
         if field not in inputs:
             return {
-                "error": f"branching node {self.name!r}: success_field {field!r} is not "
+                ERROR_KEY: f"branching node {self.name!r}: success_field {field!r} is not "
                 f"among its Input_Fields ({', '.join(inputs)})"
             }
         value = inputs[field]
@@ -62,4 +63,4 @@ class BranchingAgent(BaseAgent):
             ok = _truthy(value)
         if ok:
             return value
-        return {"error": f"{field}={value!r}"}
+        return {ERROR_KEY: f"{field}={value!r}"}

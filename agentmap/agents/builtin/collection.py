@@ -61,7 +61,7 @@ class AggregatorAgent(ConfiguredAgent):
             if not isinstance(value, Mapping):
                 hint = " (set skip_missing to leave missing inputs out)" if value is None else ""
                 return {
-                    "error": f"aggregator node {self.name!r}: mode 'merge' needs mapping inputs, "
+                    ERROR_KEY: f"aggregator node {self.name!r}: mode 'merge' needs mapping inputs, "
                     f"but {key!r} is {type(value).__name__}{hint}"
                 }
             merged.update(value)
@@ -136,12 +136,12 @@ class SplitterAgent(ConfiguredAgent):
 
     def process(self, inputs: dict[str, Any]) -> Any:
         if not inputs:
-            return {"error": f"splitter node {self.name!r} has no Input_Fields: nothing to split"}
+            return {ERROR_KEY: f"splitter node {self.name!r} has no Input_Fields: nothing to split"}
         field, items = next(iter(inputs.items()))
         if not isinstance(items, list | tuple):
             what = "missing (None)" if items is None else f"{type(items).__name__}"
             return {
-                "error": f"splitter node {self.name!r}: input {field!r} must be a list to "
+                ERROR_KEY: f"splitter node {self.name!r}: input {field!r} must be a list to "
                 f"split, got {what}"
             }
         packages = self._split(list(items))

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
 from agentmap.agents.prompt_template import render_prompt
+from agentmap.runtime.keys import ERROR_KEY
 
 __all__ = ["DefaultAgent", "EchoAgent", "FailureAgent", "SuccessAgent"]
 
@@ -50,4 +51,4 @@ class FailureAgent(BaseAgent):
 
     def process(self, inputs: dict[str, Any]) -> Any:
         message = render_prompt(self.prompt, inputs, node=self.name) if self.prompt else ""
-        return {"error": message or f"{self.name}: failure"}
+        return {ERROR_KEY: message or f"{self.name}: failure"}

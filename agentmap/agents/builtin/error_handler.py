@@ -30,7 +30,7 @@ from typing import Any
 
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, positive_int
 from agentmap.runtime.context import current_node
-from agentmap.runtime.keys import NEXT_KEY
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, NEXT_KEY
 
 __all__ = ["ErrorHandlerAgent"]
 
@@ -54,27 +54,27 @@ class ErrorHandlerAgent(ConfiguredAgent):
         self._max_attempts = max_attempts
 
     def process(self, inputs: dict[str, Any]) -> Any:
-        if "error" not in inputs and "errors" not in inputs:
+        if ERROR_KEY not in inputs and ERRORS_KEY not in inputs:
             return {
-                "error": f"error_handler node {self.name!r} needs an input named 'error' or "
+                ERROR_KEY: f"error_handler node {self.name!r} needs an input named 'error' or "
                 f"'errors' (it has: {', '.join(inputs) or 'none'}); use Input_Fields "
                 "error|errors, or rename another field with field:error"
             }
-        raw_errors = inputs.get("errors")
-        if "errors" not in inputs:
+        raw_errors = inputs.get(ERRORS_KEY)
+        if ERRORS_KEY not in inputs:
             raw_errors = self._run_errors()
         if raw_errors is not None and not (
             isinstance(raw_errors, list | tuple)
             and all(isinstance(entry, Mapping) for entry in raw_errors)
         ):
             return {
-                "error": f"error_handler node {self.name!r}: input 'errors' must be the list of "
+                ERROR_KEY: f"error_handler node {self.name!r}: input 'errors' must be the list of "
                 f"error entries the runner keeps ({{node, type, message, attempt}}), got "
                 f"{type(raw_errors).__name__}"
             }
         errors = [dict(entry) for entry in raw_errors or ()]
         last = errors[-1] if errors else {}
-        error = inputs.get("error")
+        error = inputs.get(ERROR_KEY)
         message = str(error) if error is not None else last.get("message")
         node = last.get("node")
         if errors:
@@ -104,7 +104,7 @@ class ErrorHandlerAgent(ConfiguredAgent):
             state = current_node().state
         except LookupError:
             return None
-        return None if state is None else state.get("errors")
+        return None if state is None else state.get(ERRORS_KEY)
 
     def _route(self, failures: int) -> str | dict[str, str] | None:
         """The target to take, ``None`` for no choice, or an error result."""
@@ -118,7 +118,7 @@ class ErrorHandlerAgent(ConfiguredAgent):
         ):
             if value is not None and value not in targets:
                 return {
-                    "error": f"error_handler node {self.name!r}: Context {key} {value!r} is not "
+                    ERROR_KEY: f"error_handler node {self.name!r}: Context {key} {value!r} is not "
                     f"one of its success targets ({', '.join(targets) or 'none'}); list it in "
                     "Success_Next or Edge, or pick one of those"
                 }

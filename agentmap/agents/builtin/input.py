@@ -13,6 +13,7 @@ from typing import Any
 from agentmap.agents.base_agent import BaseAgent
 from agentmap.agents.prompt_template import render_prompt
 from agentmap.runtime.context import current_node
+from agentmap.runtime.keys import ERROR_KEY
 
 __all__ = ["InputAgent"]
 
@@ -23,7 +24,7 @@ class InputAgent(BaseAgent):
         outputs = ctx.node.outputs
         field = self.context.get("field") or (outputs[0].state_key if outputs else None)
         if field is None:
-            return {"error": f"input node {self.name!r} has no Output_Field to fill"}
+            return {ERROR_KEY: f"input node {self.name!r} has no Output_Field to fill"}
         if field in ctx.initial_state:
             return ctx.initial_state[field]
         stdin = sys.stdin
@@ -31,6 +32,6 @@ class InputAgent(BaseAgent):
             question = render_prompt(self.prompt, inputs, node=self.name) if self.prompt else field
             return input(f"{question}: ")
         return {
-            "error": f"input node {self.name!r} needs {field!r}: pass it in the initial state "
+            ERROR_KEY: f"input node {self.name!r} needs {field!r}: pass it in the initial state "
             f"(--state '{{\"{field}\": ...}}') or run on an interactive terminal"
         }

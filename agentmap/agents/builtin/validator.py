@@ -32,6 +32,7 @@ from typing import Any
 
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
 from agentmap.agents.builtin.core import passthrough
+from agentmap.runtime.keys import ERROR_KEY
 
 __all__ = ["ValidatorAgent"]
 
@@ -218,7 +219,7 @@ class ValidatorAgent(ConfiguredAgent):
         if problems:
             problems = list(dict.fromkeys(problems))  # a name in `required` and `fields` once
             return {
-                "error": f"validator node {self.name!r}: validation failed: {'; '.join(problems)}",
+                ERROR_KEY: f"validator node {self.name!r}: validation failed: {'; '.join(problems)}",
                 "problems": problems,
             }
         return passthrough(inputs)

@@ -42,7 +42,7 @@ def write(value: Any) -> Callable[[dict[str, Any]], Any]:
 
 
 def diamond(*, failure_b: bool = False) -> Any:
-    """Split -> A|B|C -> Join -> End, with B -> Error -> End on failure (DESIGN.md §3)."""
+    """Split -> A|B|C -> Join -> End, with B -> Error -> End on failure (docs/running.md)."""
     return graph(
         node("Split", success="A|B|C", outputs="work"),
         node("A", success="Join", failure="Error", outputs="a"),
