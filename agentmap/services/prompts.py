@@ -44,6 +44,7 @@ from agentmap.services._prompt_files import (
     _unique,
     _Unreadable,
 )
+from agentmap.workflow.spec import PROMPTS_FOLDER, beside_workflow
 from agentmap.workflow.suggest import suggest
 
 __all__ = [
@@ -174,7 +175,8 @@ class PromptService:
         folder = csv.parent
         derived = self._derived.get(folder)
         if derived is None:
-            derived = PromptService((folder / "prompts", *self.folders), base=folder)
+            own = beside_workflow(csv, PROMPTS_FOLDER)
+            derived = PromptService((own, *self.folders), base=folder)
             derived._files = self._files
             self._derived[folder] = derived
         return derived

@@ -10,7 +10,7 @@ import pytest
 
 from agentmap.agents.builtin import BUILTIN_AGENTS
 from agentmap.agents.builtin.error_handler import ErrorHandlerAgent
-from agentmap.runtime.context import NodeContext, _current
+from agentmap.runtime.context import NodeContext, node_context
 from agentmap.workflow.spec import NodeSpec
 
 
@@ -22,11 +22,8 @@ def entry(node: str, message: str, type_: str = "AgentReturnedError", attempt: i
 def running(*success: str, edge: tuple[str, ...] = ()) -> Iterator[None]:
     """Set the current node the way the runner does around ``process``."""
     spec = NodeSpec(name="Handle", graph="G", success_next=success, edge=edge)
-    token = _current.set(NodeContext("run-1", "G", spec, {}))
-    try:
+    with node_context(NodeContext("run-1", "G", spec, {})):
         yield
-    finally:
-        _current.reset(token)
 
 
 def handle(inputs: dict[str, Any], **context: Any) -> Any:
