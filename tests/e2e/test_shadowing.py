@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import containers
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import AGENTMAP
 
 OURS = str(Path(containers.__file__))
 FLOW = (
@@ -78,7 +78,7 @@ def test_import_agentmap_in_a_script_refuses_the_users_containers(project: Path)
 def test_the_command_prints_one_line_and_exits_2(project: Path) -> None:
     # The console script's sys.path[0] is its bin/ folder, so only PYTHONPATH
     # (a common setting: PYTHONPATH=.) brings the user's folder in front.
-    done = run_cli("run", "flow.csv", cwd=project, env={"PYTHONPATH": str(project)})
+    done = _run(str(AGENTMAP), "run", "flow.csv", cwd=project, PYTHONPATH=str(project))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -88,10 +88,9 @@ def test_the_command_prints_one_line_and_exits_2(project: Path) -> None:
 
 
 def test_the_command_without_pythonpath_runs_on_our_package(project: Path) -> None:
-    done = run_cli(
-        "run", "flow.csv", "--state", '{"name": "Ada"}', "--json", cwd=project,
-        env={"AGENTMAP_ENV": "test"},
-    )  # fmt: skip
+    done = _run(
+        str(AGENTMAP), "run", "flow.csv", "--state", '{"name": "Ada"}', "--json", cwd=project
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert (result["status"], result["state"]["greeting"]) == ("completed", "Hello Ada")
