@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
 from dependency_injector import providers
@@ -116,16 +115,33 @@ def test_agent_without_capability_gets_no_llm_and_llm_is_never_built(app: Applic
     assert built == []
 
 
+class ListLogger:
+    """A logger that keeps its warnings (the part of LoggerProtocol the factory uses)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def bind(self, **extra: Any) -> ListLogger:
+        return self
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.warnings.append(message)
+
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    info = error = debug
+
+
 def test_hook_without_declaration_is_not_injected_and_warns(app: Application) -> None:
-    logger = MagicMock()
-    logger.bind.return_value = logger
+    logger = ListLogger()
     app.container.core.logger.override(providers.Object(logger))
     try:
         app.runner(graph(node("S", "SneakyAgent", edge="S2"), node("S2", "SneakyAgent"))).run()
     finally:
         app.container.core.logger.reset_override()
     assert SneakyAgent.got is None
-    warnings = [c.args[0] for c in logger.warning.call_args_list]
+    warnings = logger.warnings
     assert len(warnings) == 1  # once per class, not per node
     assert "configure_llm_service" in warnings[0]
     assert "LLMCapableAgent" in warnings[0]
