@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from agentmap.runtime.context import NodeContext, _current
+from agentmap.runtime.context import NodeContext, reset_current, set_current
 from agentmap.runtime.usage import LLMUsage, UsageSink
 from agentmap.services.llm.errors import LLMBadRequestError, LLMProviderError, LLMTimeoutError
 from agentmap.services.llm.litellm import LiteLLMService
@@ -53,11 +53,11 @@ class Usage:
 
     def __enter__(self) -> list[LLMUsage]:
         ctx = NodeContext("run", "G", NodeSpec("Ask", "G"), {}, usage=self.sink)
-        self._token = _current.set(ctx)
+        self._token = set_current(ctx)
         return self.sink.calls
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._token)
+        reset_current(self._token)
 
 
 def test_a_call_returns_the_reply_and_reports_tokens_and_cost(server: FakeOpenAIServer) -> None:

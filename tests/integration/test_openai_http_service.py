@@ -25,7 +25,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from agentmap.errors import ConfigurationError, MissingExtraError
-from agentmap.runtime.context import NodeContext, _current
+from agentmap.runtime.context import NodeContext, reset_current, set_current
 from agentmap.runtime.usage import LLMUsage, UsageSink
 from agentmap.services.llm import openai_http, prices
 from agentmap.services.llm.errors import (
@@ -120,11 +120,11 @@ class Usage:
 
     def __enter__(self) -> list[LLMUsage]:
         ctx = NodeContext("run", "G", NodeSpec(self.node, "G"), {}, usage=self.sink)
-        self._token = _current.set(ctx)
+        self._token = set_current(ctx)
         return self.sink.calls
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._token)
+        reset_current(self._token)
 
 
 # --------------------------------------------------------------------------- success

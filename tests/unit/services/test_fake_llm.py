@@ -167,7 +167,7 @@ def test_script_adds_replies_after_construction() -> None:
 
 
 def test_replies_per_node_come_first_and_lists_are_used_in_order() -> None:
-    from agentmap.runtime.context import NodeContext, _current
+    from agentmap.runtime.context import NodeContext, reset_current, set_current
     from agentmap.workflow.spec import NodeSpec
 
     fake = FakeLLMService(
@@ -177,12 +177,12 @@ def test_replies_per_node_come_first_and_lists_are_used_in_order() -> None:
     )
 
     def ask(node: str | None, text: str = "hello") -> str:
-        token = _current.set(NodeContext("r", "G", NodeSpec(node, "G"), {})) if node else None
+        token = set_current(NodeContext("r", "G", NodeSpec(node, "G"), {})) if node else None
         try:
             return fake.call_llm(messages=[{"role": "user", "content": text}])
         finally:
             if token is not None:
-                _current.reset(token)
+                reset_current(token)
 
     assert ask("Classify") == "billing"
     assert ask("Classify") == "billing"  # a single reply is reused
