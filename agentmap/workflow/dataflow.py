@@ -299,7 +299,7 @@ def _message(fields: list[str], possible: set[str], writers: dict[str, list[str]
     if declarable:
         them, inputs = ("it", "a run input") if len(declarable) == 1 else ("them", "run inputs")
         message += (
-            f". Declare {them} as {inputs} ('# inputs: {', '.join(declarable)}' "
-            f"or --inputs {','.join(declarable)}) or have every path to this node write {them}"
+            f". Declare {them} as {inputs} (a '# inputs: {', '.join(declarable)}' row in the CSV) "
+            f"or have every path to this node write {them}"
         )
     return message

@@ -127,7 +127,7 @@ def select_graph(workflow: WorkflowSpec, graph: str | None) -> GraphSpec:
             return workflow.graphs[names[0]]
         message = (
             f"the file has {len(names)} graphs ({listed}); choose one with "
-            f"{workflow.file}::GraphName or --graph GraphName"
+            f"{workflow.file}::GraphName or by passing its name as the graph"
         )
         raise WorkflowError(Diagnostic(message, file=workflow.file))
     if graph in workflow.graphs:

@@ -18,7 +18,7 @@ PARALLEL = (
 END = (
     "graph 'P', node 'End', column 'Input_Fields': input field 'combined_result' may be "
     "unset when this node runs: it is written by 'Join', but not on every path to this node. "
-    "Declare it as a run input ('# inputs: combined_result' or --inputs combined_result) or "
+    "Declare it as a run input (a '# inputs: combined_result' row in the CSV) or "
     "have every path to this node write it"
 )
 ENTRY = (
@@ -66,7 +66,7 @@ def test_strict_lists_every_problem(cli: Any, tmp_path: Path) -> None:
     out = cli("validate", str(path), "--strict")
     assert out.returncode == 2
     hint = (
-        ". Declare it as a run input ('# inputs: input_data' or --inputs input_data) or have "
+        ". Declare it as a run input (a '# inputs: input_data' row in the CSV) or have "
         "every path to this node write it"
     )
     assert out.stderr.splitlines() == [f"error: {path}:2, {ENTRY}{hint}", f"{path}:7, {END}"]

@@ -33,5 +33,5 @@ class InputAgent(BaseAgent):
             return input(f"{question}: ")
         return {
             ERROR_KEY: f"input node {self.name!r} needs {field!r}: pass it in the initial state "
-            f"(--state '{{\"{field}\": ...}}') or run on an interactive terminal"
+            "or run on an interactive terminal"
         }

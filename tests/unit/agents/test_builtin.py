@@ -118,4 +118,4 @@ def test_input_without_value_or_terminal_fails_with_instructions() -> None:
     result = run(graph(node("Ask", "input", outputs="name")))
     assert result.status == "failed"
     assert "needs 'name'" in result.state["error"]
-    assert "--state" in result.state["error"]
+    assert "pass it in the initial state" in result.state["error"]

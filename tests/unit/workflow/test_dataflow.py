@@ -55,7 +55,7 @@ def test_a_chain_reports_only_what_nothing_before_writes(write_csv: Writer) -> N
     assert warning.graph == "G"
     assert warning.message == (
         "input field 'z' may be unset when this node runs: no node on a path to this one "
-        "writes it. Declare it as a run input ('# inputs: z' or --inputs z) or have every "
+        "writes it. Declare it as a run input (a '# inputs: z' row in the CSV) or have every "
         "path to this node write it"
     )
 
@@ -64,7 +64,7 @@ def test_without_declared_inputs_the_entry_node_is_reported(write_csv: Writer) -
     text = rows("A,echo,,B,,x|y,a", "B,echo,,,,a,b")
     assert missing(check(write_csv, text)) == {"A": ["x", "y"]}
     (warning,) = check(write_csv, text)
-    assert "Declare them as run inputs ('# inputs: x, y' or --inputs x,y)" in warning.message
+    assert "Declare them as run inputs (a '# inputs: x, y' row in the CSV)" in warning.message
     assert check(write_csv, text, {"x", "y"}) == []
 
 
@@ -107,7 +107,7 @@ def test_alternative_paths_intersect(write_csv: Writer) -> None:
     assert warning.message.startswith(
         "input fields 'b', 'c' may be unset when this node runs: 'b' is written by 'B', but "
         "not on every path to this node; 'c' is written by 'C', but not on every path to this "
-        "node. Declare them as run inputs ('# inputs: b, c' or --inputs b,c)"
+        "node. Declare them as run inputs (a '# inputs: b, c' row in the CSV)"
     )
 
 
@@ -118,8 +118,8 @@ def test_the_parallel_example(write_csv: Writer) -> None:
     assert end.line == 7
     assert end.message == (
         "input field 'combined_result' may be unset when this node runs: it is written by "
-        "'Join', but not on every path to this node. Declare it as a run input ('# inputs: "
-        "combined_result' or --inputs combined_result) or have every path to this node write it"
+        "'Join', but not on every path to this node. Declare it as a run input (a '# inputs: "
+        "combined_result' row in the CSV) or have every path to this node write it"
     )
     assert missing(check(write_csv, PARALLEL)) == {
         "SplitWork": ["input_data"],

@@ -106,7 +106,7 @@ def test_select_graph(write_csv: Callable[..., Path]) -> None:
         select_graph(workflow, None)
     assert str(caught.value) == (
         f"{path}: the file has 2 graphs ('Main', 'Helper'); choose one with "
-        f"{path}::GraphName or --graph GraphName"
+        f"{path}::GraphName or by passing its name as the graph"
     )
     with pytest.raises(WorkflowError) as caught:
         select_graph(workflow, "helper")
