@@ -1,15 +1,16 @@
 """Every cache backend honours ``CacheProtocol`` the same way.
 
-The shared tests run against each entry of ``BACKENDS``. Backends that take a
-clock (memory, sqlite) get a ``ManualClock`` that tests move by hand, so expiry
-needs no sleeping; Redis keeps time on the server, so it gets a ``WallClock``
-whose ``advance`` really waits (the shared TTL tests use sub-second TTLs for
-that reason). The redis parameter carries ``@pytest.mark.services``: it skips
-when no server listens on 127.0.0.1:6379, which fails the build under
-``AGENTMAP_REQUIRE_SERVICES=1`` (CI). Each Redis test works under its own
-random key prefix and removes its keys afterwards.
+The shared tests are the shipped suite ``CacheConformance``
+(agentmap.testing.cache_conformance), the same one a third-party backend
+runs: one subclass per backend below. Memory and sqlite take a clock and get a
+``ManualClock`` that the tests move by hand, so expiry needs no sleeping;
+Redis keeps time on the server, so it keeps the suite's ``WallClock``, whose
+``advance`` really waits. The Redis class carries ``@pytest.mark.services``:
+it skips when no server listens on 127.0.0.1:6379, which fails the build
+under ``AGENTMAP_REQUIRE_SERVICES=1`` (CI). Every Redis cache a test builds
+works under its own random key prefix and removes its keys afterwards.
 
-A new backend is one more ``BACKENDS`` entry; backend-specific tests follow the
+A new backend is one more subclass; backend-specific tests follow the
 shared ones.
 """
 
@@ -36,33 +37,11 @@ from agentmap.services.cache._codec import encode
 from agentmap.services.cache.memory import MemoryCache
 from agentmap.services.cache.sqlite import SqliteCache
 from agentmap.services.protocols import CacheCapableAgent, CacheProtocol
+from agentmap.testing.cache_conformance import EXACT_VALUES, CacheConformance, ManualClock
 from tests.conftest import require_service
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
-
-
-class ManualClock:
-    """A clock tests move by hand, so expiry needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class WallClock:
-    """For backends that keep time themselves: advancing means waiting."""
-
-    async def advance(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-Clock = ManualClock | WallClock
 
 
 def require_redis() -> None:
@@ -82,207 +61,60 @@ def redis_cache(**options: Any) -> Any:
     return RedisCache(REDIS_URL, **options)
 
 
-Factory = Callable[..., CacheProtocol]
-BACKENDS: dict[str, Factory] = {
-    "memory": lambda clock, tmp, **kw: MemoryCache(clock=clock, **kw),
-    "sqlite": lambda clock, tmp, **kw: SqliteCache(tmp / "cache" / "c.sqlite3", clock=clock, **kw),
-    "redis": lambda clock, tmp, **kw: redis_cache(**kw),
-}
-NEEDS_SERVER = {"redis"}
+def memory_cache(clock: ManualClock, tmp_path: Path, **options: Any) -> MemoryCache:
+    return MemoryCache(clock=clock, **options)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(name, marks=pytest.mark.services) if name in NEEDS_SERVER else name
-        for name in sorted(BACKENDS)
-    ]
-)
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name == "redis":
-        require_redis()
-    return name
-
-
-@pytest.fixture
-def clock(backend: str) -> Clock:
-    return WallClock() if backend in NEEDS_SERVER else ManualClock()
-
-
-@pytest.fixture
-async def make_cache(
-    backend: str, clock: Clock, tmp_path: Path
-) -> AsyncIterator[Callable[..., CacheProtocol]]:
-    """Builds the backend under test (keyword options such as ``default_ttl`` pass through)."""
-    made: list[CacheProtocol] = []
-
-    def make(**options: Any) -> CacheProtocol:
-        cache = BACKENDS[backend](clock, tmp_path, **options)
-        made.append(cache)
-        return cache
-
-    yield make
-    for cache in made:
-        if backend == "redis":
-            await cache.clear()  # only this test's prefix
-        await cache.close()
-
-
-@pytest.fixture
-def cache(make_cache: Callable[..., CacheProtocol]) -> CacheProtocol:
-    return make_cache()
+def sqlite_cache(clock: ManualClock, tmp_path: Path, **options: Any) -> SqliteCache:
+    return SqliteCache(tmp_path / "cache" / "c.sqlite3", clock=clock, **options)
 
 
 # --------------------------------------------------------------------------- shared
 
 
-def test_satisfies_the_protocol(cache: CacheProtocol) -> None:
-    assert isinstance(cache, CacheProtocol)
+class TestMemoryCache(CacheConformance):
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    def cache_factory(self, clock: ManualClock, tmp_path: Path) -> Callable[..., CacheProtocol]:
+        return lambda **options: memory_cache(clock, tmp_path, **options)
 
 
-async def test_missing_key_is_none(cache: CacheProtocol) -> None:
-    assert await cache.get("absent") is None
+class TestSqliteCache(CacheConformance):
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    def cache_factory(self, clock: ManualClock, tmp_path: Path) -> Callable[..., CacheProtocol]:
+        return lambda **options: sqlite_cache(clock, tmp_path, **options)
 
 
-async def test_set_get_overwrite(cache: CacheProtocol) -> None:
-    await cache.set("k", "first")
-    assert await cache.get("k") == "first"
-    await cache.set("k", "second")
-    assert await cache.get("k") == "second"
+@pytest.mark.services
+class TestRedisCache(CacheConformance):
+    """The server keeps time, so the suite's ``WallClock`` (real waiting) stays."""
 
+    @pytest.fixture
+    def cache_factory(self) -> Callable[..., CacheProtocol]:
+        require_redis()
+        return redis_cache  # a new random prefix per cache
 
-async def test_complex_json_values_round_trip_as_copies(cache: CacheProtocol) -> None:
-    value = {
-        "text": "héllo",
-        "n": 3,
-        "f": 0.5,
-        "ok": True,
-        "none": None,
-        "items": [1, [2, {"a": []}]],
-    }
-    await cache.set("doc", value)
-    got = await cache.get("doc")
-    assert got == value
-    got["items"].append("mutated")
-    assert await cache.get("doc") == value
-
-
-#: Values whose type or digits a careless store would change (1.0 -> 1, 2**70 -> float).
-EXACT_VALUES: list[Any] = [
-    0,
-    False,
-    1.0,
-    0.1,
-    1e-300,
-    2**70,
-    -(2**63),
-    "",
-    'naïve ✓ 日本 \U0001f600 \x00 \\ "quoted"',
-    [],
-    {},
-    [None, True, 0, "0"],
-    {"k": {"nested": [1.5, {"deeper": "x"}]}, "": "empty key"},
-]
-
-
-async def test_values_round_trip_exactly(cache: CacheProtocol) -> None:
-    for index, value in enumerate(EXACT_VALUES):
-        await cache.set(f"v{index}", value)
-    for index, value in enumerate(EXACT_VALUES):
-        got = await cache.get(f"v{index}")
-        # repr: 1 == 1.0 == True for ==, but a cache must not turn one into another
-        assert repr(got) == repr(value)
-
-
-async def test_keys_are_arbitrary_text(cache: CacheProtocol) -> None:
-    keys = ["with space", "a:b:c", "glob*?[x]", "ünï", "x" * 300, ""]
-    for key in keys:
-        await cache.set(key, key)
-    for key in keys:
-        assert await cache.get(key) == key
-
-
-async def test_non_json_value_is_a_clear_type_error(cache: CacheProtocol) -> None:
-    with pytest.raises(TypeError, match=r"'obj'.*JSON-serialisable"):
-        await cache.set("obj", object())
-    assert await cache.get("obj") is None
-
-
-async def test_delete_and_clear(cache: CacheProtocol) -> None:
-    await cache.set("a", 1)
-    await cache.set("b", 2)
-    await cache.delete("a")
-    await cache.delete("never-set")  # no error
-    assert await cache.get("a") is None
-    assert await cache.get("b") == 2
-    await cache.clear()
-    assert await cache.get("b") is None
-    await cache.clear()  # clearing an empty cache is fine
-    await cache.set("c", 3)  # and the cache is usable afterwards
-    assert await cache.get("c") == 3
-
-
-async def test_ttl_expiry(cache: CacheProtocol, clock: Clock) -> None:
-    await cache.set("short", "v", ttl=0.5)
-    await cache.set("forever", "v")
-    await clock.advance(0.2)
-    assert await cache.get("short") == "v"
-    await clock.advance(0.4)
-    assert await cache.get("short") is None
-    assert await cache.get("forever") == "v"
-
-
-async def test_zero_or_negative_ttl_is_already_expired(cache: CacheProtocol) -> None:
-    await cache.set("k", "v", ttl=0)
-    assert await cache.get("k") is None
-    await cache.set("negative", "v", ttl=-5)
-    assert await cache.get("negative") is None
-
-
-async def test_expired_set_replaces_an_existing_value(cache: CacheProtocol) -> None:
-    await cache.set("k", "old")
-    await cache.set("k", "new", ttl=0)
-    assert await cache.get("k") is None
-
-
-async def test_overwrite_resets_ttl(cache: CacheProtocol, clock: Clock) -> None:
-    await cache.set("k", "old", ttl=0.5)
-    await clock.advance(0.2)
-    await cache.set("k", "new")
-    await clock.advance(0.5)
-    assert await cache.get("k") == "new"
-
-
-async def test_default_ttl(make_cache: Callable[..., CacheProtocol], clock: Clock) -> None:
-    cache = make_cache(default_ttl=0.5)
-    await cache.set("k", "v")
-    await cache.set("longer", "v", ttl=60)
-    await clock.advance(0.6)
-    assert await cache.get("k") is None
-    assert await cache.get("longer") == "v"
-
-
-async def test_zero_default_ttl_keeps_nothing(make_cache: Callable[..., CacheProtocol]) -> None:
-    cache = make_cache(default_ttl=0)
-    await cache.set("k", "v")
-    assert await cache.get("k") is None
-    await cache.set("explicit", "v", ttl=60)  # an explicit TTL still wins
-    assert await cache.get("explicit") == "v"
-
-
-async def test_close_is_idempotent(cache: CacheProtocol) -> None:
-    await cache.set("k", "v")
-    await cache.close()
-    await cache.close()  # and once more by the fixture: none of them may raise
+    async def release(self, cache: Any) -> None:
+        await cache.clear()  # only this cache's prefix
+        await cache.close()
 
 
 # --------------------------------------------------------------------------- memory, sqlite
 
 
-@pytest.mark.parametrize("name", ["memory", "sqlite"])
-async def test_expiry_is_exact_with_an_injected_clock(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("make", [memory_cache, sqlite_cache], ids=["memory", "sqlite"])
+async def test_expiry_is_exact_with_an_injected_clock(
+    make: Callable[..., CacheProtocol], tmp_path: Path
+) -> None:
     clock = ManualClock()
-    cache = BACKENDS[name](clock, tmp_path)
+    cache = make(clock, tmp_path)
     await cache.set("k", "v", ttl=10)
     await clock.advance(9.5)
     assert await cache.get("k") == "v"
