@@ -1,92 +1,54 @@
 """Every execution tracker receives events the same way and can give them back.
 
-A new backend (otel, ...) is one more entry in ``BACKENDS``: a factory plus a
-reader that returns what the backend stored, as ``event.to_dict()`` mappings.
+The shared tests are the shipped suite ``TrackerConformance``
+(agentmap.testing.tracker_conformance), the same one a third-party backend
+runs. A new backend (otel, ...) is one more subclass: a ``tracker`` fixture
+plus ``read_events``, which returns what the backend stored as
+``event.to_dict()`` mappings. Backend-specific tests follow.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentmap.runtime.events import NodeFailed, NodeFinished, NodeStarted, RunFinished, RunStarted
-from agentmap.services.protocols import ExecutionTrackerProtocol
 from agentmap.services.tracking.jsonl import JsonlTracker
 from agentmap.services.tracking.memory import MemoryTracker
+from agentmap.testing.tracker_conformance import ReadEvents, TrackerConformance, sample_events
 
 
-@dataclass
-class Backend:
-    tracker: Any
-    read: Callable[[], list[dict[str, Any]]]
+class TestMemoryTracker(TrackerConformance):
+    @pytest.fixture
+    def tracker(self) -> Iterator[MemoryTracker]:
+        tracker = MemoryTracker()
+        yield tracker
+        tracker.close()
+
+    @pytest.fixture
+    def read_events(self, tracker: MemoryTracker) -> ReadEvents:
+        return lambda: [event.to_dict() for event in tracker.events]
 
 
-def _memory(_: Path) -> Backend:
-    tracker = MemoryTracker()
-    return Backend(tracker, lambda: [event.to_dict() for event in tracker.events])
+class TestJsonlTracker(TrackerConformance):
+    @pytest.fixture
+    def tracker(self, tmp_path: Path) -> Iterator[JsonlTracker]:
+        tracker = JsonlTracker(tmp_path / "logs" / "runs.jsonl")  # a folder made on first flush
+        yield tracker
+        tracker.close()
 
+    @pytest.fixture
+    def read_events(self, tracker: JsonlTracker) -> ReadEvents:
+        def read() -> list[dict[str, Any]]:
+            if not tracker.path.exists():
+                return []
+            lines = tracker.path.read_text(encoding="utf-8").splitlines()
+            return [json.loads(line) for line in lines]
 
-def _jsonl(tmp_path: Path) -> Backend:
-    path = tmp_path / "logs" / "runs.jsonl"
-
-    def read() -> list[dict[str, Any]]:
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-    return Backend(JsonlTracker(path), read)
-
-
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"memory": _memory, "jsonl": _jsonl}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    built = BACKENDS[request.param](tmp_path)
-    yield built
-    built.tracker.close()
-
-
-def _run_events() -> list[Any]:
-    return [
-        RunStarted("r1", "G", 1.0, entry="Start"),
-        NodeStarted("r1", "G", 1.1, node="Start", step=1),
-        NodeFailed("r1", "G", 1.2, node="Start", step=1, error_type="ValueError", message="bad"),
-        NodeFinished("r1", "G", 1.3, node="Start", step=1, success=False, duration=0.2),
-        RunFinished("r1", "G", 1.4, status="failed", steps=1, error="bad"),
-    ]
-
-
-def test_satisfies_the_protocol(backend: Backend) -> None:
-    assert isinstance(backend.tracker, ExecutionTrackerProtocol)
-
-
-def test_events_come_back_in_order_after_flush(backend: Backend) -> None:
-    events = _run_events()
-    for event in events:
-        backend.tracker.record(event)
-    backend.tracker.flush()
-    assert backend.read() == [event.to_dict() for event in events]
-
-
-def test_flush_twice_does_not_duplicate(backend: Backend) -> None:
-    backend.tracker.record(_run_events()[0])
-    backend.tracker.flush()
-    backend.tracker.flush()
-    backend.tracker.record(_run_events()[1])
-    backend.tracker.flush()
-    assert [item["event"] for item in backend.read()] == ["run_started", "node_started"]
-
-
-def test_close_flushes(backend: Backend) -> None:
-    backend.tracker.record(_run_events()[-1])
-    backend.tracker.close()
-    assert [item["event"] for item in backend.read()] == ["run_finished"]
+        return read
 
 
 # --------------------------------------------------------------------------- backend-specific
@@ -94,7 +56,7 @@ def test_close_flushes(backend: Backend) -> None:
 
 def test_memory_of_kind_filters_events() -> None:
     tracker = MemoryTracker()
-    for event in _run_events():
+    for event in sample_events():
         tracker.record(event)
     assert [e.node for e in tracker.of_kind("node_started")] == ["Start"]
     assert tracker.of_kind("node_retried") == []
@@ -127,7 +89,7 @@ def test_memory_keeps_100k_events_by_default() -> None:
 def test_jsonl_writes_nothing_until_flush(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     tracker = JsonlTracker(path)
-    tracker.record(_run_events()[0])
+    tracker.record(sample_events()[0])
     assert not path.exists()
     tracker.flush()
     assert json.loads(path.read_text())["event"] == "run_started"
@@ -135,7 +97,7 @@ def test_jsonl_writes_nothing_until_flush(tmp_path: Path) -> None:
 
 def test_jsonl_appends_across_instances(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
-    for event in _run_events()[:2]:
+    for event in sample_events()[:2]:
         tracker = JsonlTracker(path)
         tracker.record(event)
         tracker.close()
@@ -148,7 +110,7 @@ def test_jsonl_appends_across_instances(tmp_path: Path) -> None:
 def test_jsonl_flushes_by_itself_when_the_buffer_fills(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     tracker = JsonlTracker(path, flush_every=3)
-    events = _run_events()
+    events = sample_events()
     for event in events[:3]:
         tracker.record(event)
     assert len(path.read_text().splitlines()) == 3
