@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from agentmap.errors import ConfigurationError, MissingExtraError
 from agentmap.runtime.context import NodeContext, reset_current, set_current
 from agentmap.runtime.usage import LLMUsage, UsageSink
-from agentmap.services.llm import openai_http, prices
+from agentmap.services.llm import prices
 from agentmap.services.llm.errors import (
     LLMAuthenticationError,
     LLMBadRequestError,
@@ -374,25 +375,20 @@ def test_a_malformed_reply_is_an_error_and_not_retried(
     assert len(server.requests) == 1
 
 
-def test_a_connection_error_is_retried_then_raised(made: list[OpenAIHTTPService]) -> None:
+def test_a_connection_error_is_retried_then_raised(
+    made: list[OpenAIHTTPService], mocker: MockerFixture
+) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = LLMSettings(api_base=f"http://127.0.0.1:{port}/v1", api_key=SECRET, retries=2)
     llm = OpenAIHTTPService(settings, backoff_base=0.001, backoff_max=0.005)
     made.append(llm)
-    attempts = []
-    original = llm._attempt
-
-    async def counted(*args: Any) -> Any:
-        attempts.append(args[0])
-        return await original(*args)
-
-    llm._attempt = counted  # type: ignore[method-assign]
+    attempts = mocker.spy(llm, "_attempt")  # no server to count the requests
     with pytest.raises(LLMConnectionError, match="connection error") as caught:
         llm.call_llm(messages=MESSAGES)
     assert caught.value.status is None
-    assert attempts == ["gpt-4o-mini"] * 3
+    assert [call.args[0] for call in attempts.call_args_list] == ["gpt-4o-mini"] * 3
 
 
 # --------------------------------------------------------------------------- keys and secrets
@@ -565,22 +561,22 @@ def test_sync_calls_from_two_threads_share_one_connection_pool(
 def test_sync_calls_survive_close_and_a_fork(server: FakeOpenAIServer, service: Any) -> None:
     llm = service()
     assert llm.call_llm(messages=MESSAGES) == "four"
-    first = llm._thread
+    first = llm.private_loop.thread
     assert first is not None
     assert first.is_alive()
     llm.close()
     assert not first.is_alive()  # close() stops the private loop's thread
     assert llm.call_llm(messages=MESSAGES) == "four"  # and a later call starts another
-    second = llm._thread
+    second = llm.private_loop.thread
     assert second is not None
     assert second is not first
-    inherited = llm._loop
+    inherited = llm.private_loop.loop
     assert inherited is not None
-    llm._loop_pid = -1  # what a forked child sees: the loop is its parent's
+    llm.private_loop.pid = -1  # what a forked child sees: the loop is its parent's
     assert llm.call_llm(messages=MESSAGES) == "four"
-    assert llm._thread is not second
+    assert llm.private_loop.thread is not second
     # Stop the loop left behind, as close() would have.
-    asyncio.run_coroutine_threadsafe(openai_http._stop_private_loop(llm), inherited).result(5)
+    asyncio.run_coroutine_threadsafe(llm.private_loop._stop(), inherited).result(5)
     inherited.call_soon_threadsafe(inherited.stop)
     second.join(5)
     assert not second.is_alive()
@@ -592,7 +588,7 @@ async def test_aclose_closes_the_loop_s_pool_and_a_later_call_opens_another(
 ) -> None:
     llm = service()
     await llm.acall_llm(messages=MESSAGES)
-    session = await llm._session()
+    session = await llm.sessions.get()
     await llm.aclose()
     assert session.closed
     assert await llm.acall_llm(messages=MESSAGES) == "four"
@@ -607,14 +603,14 @@ def test_a_loop_s_pool_is_closed_when_asyncio_run_ends(
 
     async def call() -> str:
         reply = await llm.acall_llm(messages=MESSAGES)
-        sessions.append(await llm._session())
+        sessions.append(await llm.sessions.get())
         return reply
 
     assert asyncio.run(call()) == "four"
     assert asyncio.run(call()) == "four"
     assert len(sessions) == 2
     assert all(s.closed for s in sessions)
-    assert len(llm._sessions) == 0  # nothing kept for loops that are gone
+    assert len(llm.sessions) == 0  # nothing kept for loops that are gone
 
 
 # --------------------------------------------------------------------------- the application

@@ -39,7 +39,8 @@ Connections: one aiohttp ``ClientSession`` (and keep-alive pool) per event
 loop, made on first use and closed when that loop shuts its async generators
 down (``asyncio.run`` does), or by ``aclose()``. Sync ``call_llm`` runs the
 request on a private event loop in a daemon thread of this service, so sync
-agents in worker threads share one pool; ``close()`` stops it.
+agents in worker threads share one pool; ``close()`` stops it. Both are
+``agentmap.services.llm.loops``.
 
 Errors are the classes of ``agentmap.services.llm.errors`` (``LLMRateLimitError``,
 ``LLMTimeoutError``, ``LLMConnectionError``, ``LLMAuthenticationError``,
@@ -54,16 +55,12 @@ This is the one module that imports aiohttp, when a service is built.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import json
 import os
 import random
-import threading
 import time
-import weakref
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
@@ -75,6 +72,7 @@ from agentmap.services.llm.errors import (
     LLMTimeoutError,
 )
 from agentmap.services.llm.limits import CallLimits
+from agentmap.services.llm.loops import PerLoop, PrivateLoop, in_running_loop
 from agentmap.services.llm.models import chat_fields, resolve_model
 from agentmap.services.llm.openai_wire import (
     Reply,
@@ -158,14 +156,10 @@ class OpenAIHTTPService:
         #: Concurrency and requests-per-minute limits over every call of the process.
         self.limits = CallLimits.from_settings(settings)
         self._limited = self.limits.enabled
-        self._sessions_lock = threading.Lock()
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._loop_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._loop_pid = 0
+        #: One connection pool per event loop, closed with its loop.
+        self.sessions: PerLoop[aiohttp.ClientSession] = PerLoop(self._new_session)
+        #: The event loop sync calls run on (a daemon thread, started by the first one).
+        self.private_loop = PrivateLoop("agentmap-openai-http", on_stop=self.aclose)
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> OpenAIHTTPService:
@@ -194,11 +188,7 @@ class OpenAIHTTPService:
 
     # ------------------------------------------------------------------ sessions
 
-    async def _session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        entry = self._sessions.get(loop)
-        if entry is not None and not entry.session.closed:
-            return entry.session
+    def _new_session(self) -> aiohttp.ClientSession:
         http = self._aiohttp
         session: aiohttp.ClientSession = http.ClientSession(
             # No cap here: llm.max_concurrency is the cap, and a request queued for
@@ -207,86 +197,19 @@ class OpenAIHTTPService:
             timeout=self._timeout,
             cookie_jar=http.DummyCookieJar(),
         )
-        entry = _LoopSession(session)
-        with self._sessions_lock:
-            self._sessions[loop] = entry
-        # Close the session when the loop shuts its async generators down
-        # (asyncio.run does, before it closes the loop).
-        entry.closer = _close_at_loop_shutdown(weakref.ref(self), loop, session)
-        await entry.closer.__anext__()
         return session
-
-    def _forget(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
-        with self._sessions_lock:
-            entry = self._sessions.get(loop)
-            if entry is not None and entry.session is session:
-                del self._sessions[loop]
 
     async def aclose(self) -> None:
         """Close the connection pool of the running event loop (others close with their loop)."""
-        loop = asyncio.get_running_loop()
-        with self._sessions_lock:
-            entry = self._sessions.pop(loop, None)
-        if entry is not None:
-            await entry.session.close()
-            if entry.closer is not None:
-                with contextlib.suppress(Exception):
-                    await entry.closer.aclose()
+        await self.sessions.aclose()
 
     def close(self) -> None:
         """Stop the private loop of sync calls and close its pool; best effort elsewhere.
 
         Called from inside a running event loop, it also schedules ``aclose()`` there.
         """
-        with contextlib.suppress(RuntimeError):
-            running = asyncio.get_running_loop()
-            task = running.create_task(self.aclose())
-            _background_tasks.add(task)
-            task.add_done_callback(_background_tasks.discard)
-        with self._loop_lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        if loop.is_running():
-            done = asyncio.run_coroutine_threadsafe(_stop_private_loop(self), loop)
-            with contextlib.suppress(Exception):
-                done.result(timeout=5)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        if not thread.is_alive():
-            loop.close()
-
-    def _live_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The private loop, if its thread runs in this process (not a parent's, after a fork)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive() or self._loop_pid != os.getpid():
-            return None
-        return loop
-
-    def _private_loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop sync calls run on (a daemon thread, started on the first sync call).
-
-        A new one after a fork: the child inherits the loop but not its thread.
-        """
-        loop = self._live_loop()
-        if loop is None:
-            with self._loop_lock:
-                loop = self._live_loop()
-                if loop is None:
-                    loop = asyncio.new_event_loop()
-                    ready = threading.Event()
-                    thread = threading.Thread(
-                        target=_run_private_loop,
-                        args=(loop, ready),
-                        name="agentmap-openai-http",
-                        daemon=True,
-                    )
-                    thread.start()
-                    ready.wait()
-                    self._loop, self._thread, self._loop_pid = loop, thread, os.getpid()
-                    atexit.register(_close_at_exit, weakref.ref(self))
-        return loop
+        in_running_loop(self.aclose)
+        self.private_loop.close()
 
     # ------------------------------------------------------------------ calls
 
@@ -384,7 +307,7 @@ class OpenAIHTTPService:
         self, model: str, payload: bytes, headers: dict[str, str], masks: list[str]
     ) -> Reply:
         http = self._aiohttp
-        session = await self._session()
+        session = await self.sessions.get()
         try:
             async with session.post(
                 self.url, data=payload, headers=headers, proxy=self._proxy
@@ -426,14 +349,8 @@ class OpenAIHTTPService:
         **kwargs: Any,
     ) -> str:
         """The blocking form: the request runs on this service's private event loop."""
-        loop = self._private_loop()
         coroutine = self._complete(provider, messages, model, temperature, kwargs)
-        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        try:
-            text, usage = future.result()
-        except BaseException:
-            future.cancel()
-            raise
+        text, usage = self.private_loop.run(coroutine)
         report_llm_call(usage)  # in the caller's thread: the run's context is there
         return text
 
@@ -448,46 +365,3 @@ class OpenAIHTTPService:
         text, usage = await self._complete(provider, messages, model, temperature, kwargs)
         report_llm_call(usage)
         return text
-
-
-@dataclass(slots=True)
-class _LoopSession:
-    session: aiohttp.ClientSession
-    closer: AsyncGenerator[None, None] | None = None
-
-
-#: Tasks started by close() from inside a loop (kept so they are not collected mid-way).
-_background_tasks: set[asyncio.Task[None]] = set()
-
-
-async def _close_at_loop_shutdown(
-    service: weakref.ref[OpenAIHTTPService],
-    loop: asyncio.AbstractEventLoop,
-    session: aiohttp.ClientSession,
-) -> AsyncGenerator[None, None]:
-    """Suspended at its ``yield`` until the loop finalises its async generators."""
-    try:
-        yield
-    finally:
-        await session.close()
-        owner = service()
-        if owner is not None:
-            owner._forget(loop, session)
-
-
-def _run_private_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-    asyncio.set_event_loop(loop)
-    loop.call_soon(ready.set)
-    loop.run_forever()
-
-
-async def _stop_private_loop(service: OpenAIHTTPService) -> None:
-    await service.aclose()
-    await asyncio.get_running_loop().shutdown_asyncgens()
-
-
-def _close_at_exit(service: weakref.ref[OpenAIHTTPService]) -> None:
-    owner = service()
-    if owner is not None:
-        with contextlib.suppress(Exception):
-            owner.close()
