@@ -5,6 +5,8 @@ and the openai_http backend: the class, status, message, ``__cause__`` and the
 number of requests the server saw are asserted for both. ``llm.retries`` is 1
 (litellm's Router waits up to a second between retries, so more would only
 slow the suite down): a retryable failure is sent twice, the others once.
+Last, a workflow's node retries, with the fake backend scripting the errors:
+only the classes that say ``retryable`` are repeated.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pickle
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +37,7 @@ from agentmap.services.llm.errors import (
     LLMRateLimitError,
     LLMTimeoutError,
 )
+from agentmap.services.llm.fake import FakeLLMService
 from agentmap.services.llm.litellm import LiteLLMService
 from agentmap.services.llm.openai_http import OpenAIHTTPService
 from agentmap.settings import LLMSettings
@@ -48,6 +52,7 @@ from agentmap.testing import (
     Timeout,
 )
 from agentmap.testing.openai_server import Outcome
+from containers import create_application
 
 SECRET = "sk-test-secret-value"
 QUESTION = "my private question about the merger"
@@ -228,3 +233,32 @@ def test_every_error_survives_pickling(error: LLMError) -> None:
     )
     assert copy.retryable is type(error).retryable
     assert str(copy) == str(error)
+
+
+@pytest.mark.parametrize(
+    ("failure", "calls", "success"),
+    [
+        (LLMRateLimitError("gpt-4o-mini", "slow down", retry_after=0.01), 2, True),
+        (LLMProviderError("gpt-4o-mini", "overloaded", status=503), 2, True),
+        (LLMAuthenticationError("gpt-4o-mini", "bad key", status=401), 1, False),
+        (LLMBadRequestError("gpt-4o-mini", "context too long", status=400), 1, False),
+    ],
+)
+def test_node_retries_repeat_only_what_can_succeed(
+    tmp_path: Path, failure: LLMError, calls: int, success: bool
+) -> None:
+    flow = tmp_path / "flow.csv"
+    flow.write_text(
+        "GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt,Context\n"
+        'G,Ask,llm,question,answer,Answer: {question},"{""retries"": 2}"\n',
+        encoding="utf-8",
+    )
+    fake = FakeLLMService([failure], default="four")
+    with create_application("test") as app, app.use(llm=fake):
+        result = app.run(flow, {"question": "two plus two?"})
+    assert len(fake.calls) == calls
+    assert result.success is success
+    if success:
+        assert result.state["answer"] == "four"
+    else:
+        assert result.state["errors"][0]["type"] == type(failure).__name__
