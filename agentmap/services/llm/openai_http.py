@@ -64,6 +64,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
+from agentmap.runtime.backoff import backoff_delay
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.errors import (
     LLMConnectionError,
@@ -300,8 +301,7 @@ class OpenAIHTTPService:
         """Seconds before retry ``attempt + 1``: what the provider asked, else back-off + jitter."""
         if retry_after is not None:
             return min(retry_after, self.retry_after_max)
-        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff_delay(attempt, self.backoff_base, self.backoff_max, random.random)
 
     async def _attempt(
         self, model: str, payload: bytes, headers: dict[str, str], masks: list[str]
