@@ -162,10 +162,6 @@ class OpenAIHTTPService:
         #: The event loop sync calls run on (a daemon thread, started by the first one).
         self.private_loop = PrivateLoop("agentmap-openai-http", on_stop=self.aclose)
 
-    @classmethod
-    def from_settings(cls, settings: LLMSettings) -> OpenAIHTTPService:
-        return cls(settings)
-
     # ------------------------------------------------------------------ names and keys
 
     def resolve_model(self, provider: str | None = None, model: str | None = None) -> str:
