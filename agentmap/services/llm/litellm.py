@@ -339,7 +339,3 @@ class LiteLLMService:
     ) -> LLMError | None:
         """Our error for what the Router raised; None when it is not litellm's or openai's."""
         return _mapped(self._litellm, exc, model, messages, self._api_key(provider))
-
-    @classmethod
-    def from_settings(cls, settings: LLMSettings) -> LiteLLMService:
-        return cls(settings)
