@@ -1,4 +1,4 @@
-"""Batch benchmarks for scripts/bench (DESIGN.md §6, issue #5).
+"""Batch benchmarks for scripts/bench (the budgets in docs/performance.md).
 
 - 1,000 rows of a 3-node workflow whose middle node makes one LLM call of
   100 ms to the fake OpenAI server (another process) over HTTP, concurrency 50,

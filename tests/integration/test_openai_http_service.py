@@ -186,9 +186,9 @@ def test_model_cost_matches_litellm_with_cached_prompt_tokens() -> None:
 
 
 def test_without_litellm_s_price_table_the_cost_is_unknown(
-    server: FakeOpenAIServer, service: Any, monkeypatch: pytest.MonkeyPatch
+    server: FakeOpenAIServer, service: Any, mocker: MockerFixture
 ) -> None:
-    monkeypatch.setattr(prices, "_prices", {})
+    mocker.patch.object(prices, "_prices", {})
     with Usage() as calls:
         service().call_llm(messages=MESSAGES)
     assert calls[0].cost is None
