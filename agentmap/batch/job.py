@@ -13,11 +13,12 @@ zero-argument factory of one, which the Dask executor sends to its workers).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
 
 from agentmap.batch.errors import BatchError
 from agentmap.batch.inputs import InputRow, input_format, read_rows, scan_inputs
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from agentmap.workflow.spec import GraphSpec, WorkflowSpec
 
 __all__ = ["BatchApplication", "BatchJob", "arun_batch", "run_batch"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 Executor = Literal["local", "dask"]
 
@@ -324,47 +328,33 @@ async def arun_batch(
     return summary
 
 
-def run_batch(
-    app: AppSource,
-    workflow: str | Path,
-    inputs: str | Path,
-    output: str | Path,
-    *,
-    graph: str | None = None,
-    fields: Sequence[str] | None = None,
-    mapping: Mapping[str, str] | None = None,
-    id_field: str | None = None,
-    concurrency: int | None = None,
-    row_timeout: float | None = None,
-    force: bool = False,
-    executor: Executor = "local",
-    scheduler: str | None = None,
-    workers: int | None = None,
-    progress: ProgressReporter | bool = False,
-    summary_file: str | Path | None = None,
-) -> BatchSummary:
-    """Synchronous facade over ``arun_batch`` (the same parameters), for scripts."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(
-            arun_batch(
-                app,
-                workflow,
-                inputs,
-                output,
-                graph=graph,
-                fields=fields,
-                mapping=mapping,
-                id_field=id_field,
-                concurrency=concurrency,
-                row_timeout=row_timeout,
-                force=force,
-                executor=executor,
-                scheduler=scheduler,
-                workers=workers,
-                progress=progress,
-                summary_file=summary_file,
-            )
+def _sync_facade(
+    coroutine_function: Callable[P, Coroutine[Any, Any, T]], name: str
+) -> Callable[P, T]:
+    """A blocking twin of ``coroutine_function`` with the very same (typed) parameters.
+
+    Written once through ``ParamSpec`` rather than by repeating the signature:
+    mypy checks a caller of the twin against ``arun_batch``'s parameters, and
+    ``inspect.signature`` (help(), IDEs) follows ``__wrapped__`` to them.
+    """
+
+    @functools.wraps(coroutine_function)
+    def facade(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine_function(*args, **kwargs))
+        raise RuntimeError(
+            f"{name}() was called inside an event loop; use await {coroutine_function.__name__}()"
         )
-    raise RuntimeError("run_batch() was called inside an event loop; use await arun_batch()")
+
+    facade.__name__ = facade.__qualname__ = name
+    facade.__doc__ = (
+        f"Synchronous facade over ``{coroutine_function.__name__}`` (the same parameters), "
+        "for scripts."
+    )
+    return facade
+
+
+#: ``arun_batch`` for scripts: blocks until the batch is done (not inside an event loop).
+run_batch = _sync_facade(arun_batch, "run_batch")
