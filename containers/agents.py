@@ -12,6 +12,7 @@ created on first need, so a graph with no LLM node never builds the LLM service
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class AgentFactory:
         }
         self._accepted: dict[type, tuple[str, ...]] = {}
         self._warned: set[tuple[type, str]] = set()
+        self._warned_hidden: set[tuple[type, str]] = set()
 
     def __call__(self, node: NodeSpec) -> BaseAgent:
         try:
@@ -73,6 +75,7 @@ class AgentFactory:
             raise AgentError(
                 f"{node.location}: node {node.name!r}: unknown agent type {node.agent_type!r}"
             ) from None
+        self._warn_if_hidden(cls, node)
         kwargs = self._constructor_kwargs(cls, node)
         try:
             agent = cls(node.name, node.prompt, dict(node.context), **kwargs)
@@ -83,6 +86,20 @@ class AgentFactory:
             ) from exc
         self._inject(agent, type(agent), node)
         return agent
+
+    def _warn_if_hidden(self, cls: type, node: NodeSpec) -> None:
+        """Say so when the node's type names another class than the user's custom one."""
+        hidden = self.registry.hidden(node.agent_type)
+        if hidden is None or hidden is cls or (hidden, node.agent_type) in self._warned_hidden:
+            return
+        self._warned_hidden.add((hidden, node.agent_type))
+        self._logger.warning(
+            f"{node.location}: node {node.name!r}: agent type {node.agent_type!r} is "
+            f"{cls.__module__}.{cls.__qualname__}, not your {hidden.__qualname__} "
+            f"({getattr(sys.modules.get(hidden.__module__), '__file__', hidden.__module__)}): "
+            "that name was taken first; write "
+            f"{hidden.__qualname__!r} in the AgentType column to use yours"
+        )
 
     def _constructor_kwargs(self, cls: type, node: NodeSpec) -> dict[str, Any]:
         accepted = self._accepted.get(cls)

@@ -46,6 +46,9 @@ class AgentRegistry:
         self._by_key: dict[str, type[BaseAgent]] = {}
         self._names: dict[str, str] = {}  # key -> canonical spelling
         self._folders: set[Path] = set()  # loaded once each, however they were named
+        #: Short names (``Summary`` of ``SummaryAgent``) not registered because another
+        #: type already has them: key -> the custom class that would have had it.
+        self._hidden: dict[str, type[BaseAgent]] = {}
         for name, cls in (agents or {}).items():
             self.register(name, cls)
 
@@ -71,6 +74,22 @@ class AgentRegistry:
         registry: AgentRegistry | None = self
         while registry is not None:
             found = registry._by_key.get(key)
+            if found is not None:
+                return found
+            registry = registry.parent
+        return None
+
+    def hidden(self, agent_type: str) -> type[BaseAgent] | None:
+        """The custom class whose short name ``agent_type`` is, when another type has it.
+
+        ``SummaryAgent`` would also be ``Summary``, but ``summary`` is a built-in:
+        the CSV's ``Summary`` means the built-in, and the agent factory warns
+        that the custom class is reached only by its full name.
+        """
+        key = normalise_type(agent_type)
+        registry: AgentRegistry | None = self
+        while registry is not None:
+            found = registry._hidden.get(key)
             if found is not None:
                 return found
             registry = registry.parent
@@ -133,6 +152,8 @@ class AgentRegistry:
                     short = cls.__name__[: -len("Agent")]
                     if short not in self:
                         self.register(short, cls)
+                    elif self.get(short) is not cls:
+                        self._hidden[normalise_type(short)] = cls
 
 
 def _agent_classes(file: Path) -> list[type[BaseAgent]]:

@@ -89,3 +89,45 @@ def test_settings_with_an_environment_or_overrides_is_a_type_error() -> None:
         create_application(settings=settings, config_dir=Path("."), execution={"max_steps": 3})
     with create_application(settings=settings) as same:
         assert same.settings is settings
+
+
+SUMMARY_AGENT = """
+from agentmap.agents.base_agent import BaseAgent
+
+class SummaryAgent(BaseAgent):
+    run_inline = True
+
+    def process(self, inputs):
+        return "mine"
+"""
+
+
+def test_a_custom_agent_whose_short_name_is_a_builtin_is_named_in_a_warning(
+    app: Application, tmp_path: Path
+) -> None:
+    """``Summary`` is the built-in ``summary``; the user's ``SummaryAgent`` is reached by its
+    full name, and a run that writes ``Summary`` is told so rather than silently given
+    the built-in."""
+    from dependency_injector import providers
+
+    from tests.unit.containers.test_application import ListLogger
+
+    (tmp_path / "custom_agents").mkdir()
+    (tmp_path / "custom_agents" / "summary.py").write_text(SUMMARY_AGENT)
+    logger = ListLogger()
+    app.container.core.logger.override(providers.Object(logger))
+    try:
+        builtin = app.run(workflow(tmp_path, "Summary"), {"x": "hi"})
+        warnings = list(logger.warnings)
+        mine = app.run(workflow(tmp_path, "SummaryAgent"), {"x": "hi"})
+    finally:
+        app.container.core.logger.reset_override()
+    assert builtin.state["y"] != "mine"
+    assert mine.state["y"] == "mine"
+    hidden = [w for w in warnings if "SummaryAgent" in w]
+    assert len(hidden) == 1
+    assert "agent type 'summary'" in hidden[0]
+    assert "flow.csv:2" in hidden[0]
+    assert str(tmp_path / "custom_agents" / "summary.py") in hidden[0]
+    assert "write 'SummaryAgent'" in hidden[0]
+    assert not [w for w in logger.warnings[len(warnings) :] if "SummaryAgent" in w]
