@@ -16,7 +16,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from agentmap.agents.base_agent import BaseAgent
@@ -70,14 +70,15 @@ class AgentRegistry:
             child.load_folder(folder)
         return child
 
-    def _find(self, key: str) -> type[BaseAgent] | None:
+    def _lineage(self) -> Iterator[AgentRegistry]:
+        """This registry, then its parent, and so on: where a look-up searches, in order."""
         registry: AgentRegistry | None = self
         while registry is not None:
-            found = registry._by_key.get(key)
-            if found is not None:
-                return found
+            yield registry
             registry = registry.parent
-        return None
+
+    def _find(self, key: str) -> type[BaseAgent] | None:
+        return next((r._by_key[key] for r in self._lineage() if key in r._by_key), None)
 
     def hidden(self, agent_type: str) -> type[BaseAgent] | None:
         """The custom class whose short name ``agent_type`` is, when another type has it.
@@ -87,21 +88,10 @@ class AgentRegistry:
         that the custom class is reached only by its full name.
         """
         key = normalise_type(agent_type)
-        registry: AgentRegistry | None = self
-        while registry is not None:
-            found = registry._hidden.get(key)
-            if found is not None:
-                return found
-            registry = registry.parent
-        return None
+        return next((r._hidden[key] for r in self._lineage() if key in r._hidden), None)
 
     def _loaded(self, folder: Path) -> bool:
-        registry: AgentRegistry | None = self
-        while registry is not None:
-            if folder in registry._folders:
-                return True
-            registry = registry.parent
-        return False
+        return any(folder in r._folders for r in self._lineage())
 
     def register(self, name: str, agent_class: type[BaseAgent], *, replace: bool = False) -> None:
         key = normalise_type(name)
