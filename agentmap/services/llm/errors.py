@@ -75,6 +75,10 @@ class LLMError(Exception):
         # Keyword-only arguments: the default pickling (``cls(*args)``) cannot rebuild it.
         return (_rebuild, (type(self), self.model, self.message, self.status, self.retry_after))
 
+    def with_message(self, message: str) -> LLMError:
+        """The same error (class, model, status, ``retry_after``) saying ``message`` instead."""
+        return _rebuild(type(self), self.model, message, self.status, self.retry_after)
+
 
 class LLMRateLimitError(LLMError):
     """HTTP 429: too many requests or tokens; ``retry_after`` seconds when the provider said."""

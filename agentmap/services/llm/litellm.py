@@ -20,6 +20,7 @@ never pays the import (about two seconds).
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -41,10 +42,11 @@ from agentmap.services.llm.limits import CallLimits
 from agentmap.services.llm.models import chat_fields, resolve_model
 from agentmap.services.llm.openai_wire import (
     error_for_status,
-    message_texts,
+    exception_chain,
     retry_after_seconds,
     scrub,
     scrub_chain,
+    secrets_of,
 )
 
 if TYPE_CHECKING:
@@ -104,8 +106,7 @@ def _mapped(
         kind = LLMProviderError if status is None or status < 300 else error_for_status(status)
     if kind is LLMProviderError:
         kind = _underneath(exc) or kind
-    masks = [key] if key else []
-    masks.extend(message_texts(messages))
+    masks = secrets_of(key, messages)
     message = scrub(str(getattr(exc, "message", None) or exc), masks)
     # litellm's text (and the exceptions under it) is printed in a traceback: scrubbed there too.
     scrub_chain(exc, masks)
@@ -119,15 +120,12 @@ def _mapped(
 
 def _underneath(exc: BaseException) -> type[LLMError] | None:
     """What the exceptions under litellm's 500 say: it reports a dropped connection as one."""
-    seen = 0
-    below = exc.__cause__ or exc.__context__
-    while below is not None and seen < 10:
+    for below in itertools.islice(exception_chain(exc), 1, None):
         names = {cls.__name__ for cls in type(below).__mro__}
         if "APITimeoutError" in names:  # openai's; a subclass of its APIConnectionError
             return LLMTimeoutError
         if "APIConnectionError" in names:
             return LLMConnectionError
-        below, seen = below.__cause__ or below.__context__, seen + 1
     return None
 
 

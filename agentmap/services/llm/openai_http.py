@@ -79,12 +79,11 @@ from agentmap.services.llm.openai_wire import (
     Reply,
     env_proxy,
     error_for_client,
-    message_texts,
     parse_reply,
     repeatable,
-    same_kind,
     scrub,
     scrub_chain,
+    secrets_of,
     status_error,
 )
 from agentmap.services.llm.prices import model_cost
@@ -235,8 +234,7 @@ class OpenAIHTTPService:
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
-        masks = [key] if key else []
-        masks.extend(message_texts(messages))
+        masks = secrets_of(key, messages)
         async with self.limits.aslot(PROVIDER) if self._limited else contextlib.nullcontext():
             started = time.perf_counter()  # after the limits: waiting is not latency
             reply = await self._with_fallbacks(resolved, body, headers, masks)
@@ -273,7 +271,7 @@ class OpenAIHTTPService:
                     if failed:
                         tried = ", ".join(map(repr, failed))
                         message = f"{exc.message} (after the models {tried} failed before it)"
-                        raise same_kind(exc, message) from exc
+                        raise exc.with_message(message) from exc
                     raise
                 failed.append(candidate)
         raise AssertionError("unreachable: the last candidate returns or raises")

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,14 +35,15 @@ __all__ = [
     "env_proxy",
     "error_for_client",
     "error_for_status",
+    "exception_chain",
     "message_texts",
     "parse_reply",
     "provider_message",
     "repeatable",
     "retry_after_seconds",
-    "same_kind",
     "scrub",
     "scrub_chain",
+    "secrets_of",
     "status_error",
 ]
 
@@ -178,17 +179,31 @@ def scrub_chain(exc: BaseException | None, masks: Sequence[str]) -> None:
     the prompt must not be shown there either. Only text that holds a secret
     changes.
     """
+    for link in exception_chain(exc):
+        args = tuple(_scrubbed(arg, masks) if isinstance(arg, str) else arg for arg in link.args)
+        if args != link.args:
+            link.args = args
+        message = getattr(link, "message", None)
+        if isinstance(message, str) and _scrubbed(message, masks) != message:
+            with contextlib.suppress(AttributeError):
+                link.message = _scrubbed(message, masks)  # type: ignore[attr-defined]
+
+
+def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc``, then the exception under it (``__cause__``, else ``__context__``), and so on.
+
+    Stops at a loop: an exception already seen.
+    """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        args = tuple(_scrubbed(arg, masks) if isinstance(arg, str) else arg for arg in exc.args)
-        if args != exc.args:
-            exc.args = args
-        message = getattr(exc, "message", None)
-        if isinstance(message, str) and _scrubbed(message, masks) != message:
-            with contextlib.suppress(AttributeError):
-                exc.message = _scrubbed(message, masks)  # type: ignore[attr-defined]
+        yield exc
         exc = exc.__cause__ or exc.__context__
+
+
+def secrets_of(key: str | None, messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What no error text may show for one request: its API key and its messages' texts."""
+    return ([key] if key else []) + message_texts(messages)
 
 
 def _scrubbed(text: str, masks: Sequence[str]) -> str:
@@ -233,20 +248,7 @@ def repeatable(exc: LLMError) -> bool:
 
 def status_error(model: str, status: int, raw: bytes, response: Any, masks: list[str]) -> LLMError:
     kind = error_for_status(status)
-    message = scrub(provider_message(raw, response.reason), masks)
-    if kind is LLMRateLimitError:
-        return LLMRateLimitError(
-            model, message, status=status, retry_after=retry_after_seconds(response.headers)
-        )
-    error = kind(model, message, status=status)
-    if kind.retryable:  # a 503 may say when to come back, too
+    error = kind(model, scrub(provider_message(raw, response.reason), masks), status=status)
+    if kind.retryable:  # a 429's Retry-After; a 503 may say when to come back, too
         error.retry_after = retry_after_seconds(response.headers)
     return error
-
-
-def same_kind(exc: LLMError, message: str) -> LLMError:
-    """A copy of ``exc`` with another message (same class, status and retry-after)."""
-    copy = type(exc).__new__(type(exc))
-    LLMError.__init__(copy, exc.model, message, status=exc.status)
-    copy.retry_after = exc.retry_after
-    return copy
