@@ -17,16 +17,13 @@ from agentmap.workflow.spec import GraphSpec
 
 __all__ = ["default_fields", "failed_result", "run_result"]
 
-#: Fields the runner writes for its own bookkeeping: never a default output field.
-_BOOKKEEPING = RUNTIME_KEYS
-
 
 def default_fields(graph: GraphSpec) -> tuple[str, ...]:
     """The fields the graph's nodes write (their Output_Fields), in node order."""
     names: dict[str, None] = {}
     for node in graph.nodes.values():
         for name in node.output_names:
-            if name not in _BOOKKEEPING:
+            if name not in RUNTIME_KEYS:  # the runner's bookkeeping is never an output
                 names[name] = None
     return tuple(names)
 

@@ -12,14 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, RUNTIME_KEYS, SUCCESS_KEY
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
 from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import NodeSpec
 
-__all__ = ["RUNTIME_KEYS", "Branch", "Reachability", "fork", "merge"]
-
-# RUNTIME_KEYS (keys.py): the fields the runner writes after every node, merged
-# by their own rules below. Re-exported here for existing imports.
+__all__ = ["Branch", "Reachability", "fork", "merge"]
 
 
 @dataclass(slots=True, eq=False)
