@@ -22,7 +22,12 @@ __all__ = [
     "ConfigurationError",
     "Diagnostic",
     "MissingExtraError",
+    "ResumeError",
+    "RunNotFoundError",
     "ShadowedPackageError",
+    "StateBackendError",
+    "StateError",
+    "StateValueError",
     "WorkflowError",
 ]
 
@@ -145,3 +150,37 @@ class ShadowedPackageError(ConfigurationError, ImportError):
 
 class AgentError(AgentMapError):
     """An agent that cannot be built for a node (unknown type, bad class, bad signature)."""
+
+
+class StateError(AgentMapError):
+    """Durable runs: a stored run that cannot be used as asked (see docs/durable-runs.md)."""
+
+
+class RunNotFoundError(StateError):
+    """No run with this id in the configured state backend."""
+
+
+class ResumeError(StateError):
+    """A run that cannot be resumed as asked: completed, changed workflow, wrong values."""
+
+
+class StateValueError(StateError):
+    """A state value that cannot be stored as JSON; names the node (or run input) and field.
+
+    Raised when the node writes the value, before anything is stored, so the
+    checkpoints already written stay as they were.
+    """
+
+    def __init__(self, message: str, *, node: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.field = field
+
+
+class StateBackendError(StateError):
+    """The state store cannot be reached, read or written (names the setting to check).
+
+    Exit status 1: the user's input may be fine, the store is not.
+    """
+
+    exit_code = 1

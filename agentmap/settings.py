@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -153,11 +154,27 @@ class TrackingSettings(_Section):
 
 
 class StateSettings(_Section):
-    """Where run state and per-step checkpoints are kept; dsn is a secret."""
+    """Where runs and their per-step checkpoints are kept (docs/durable-runs.md).
+
+    ``url`` is a secret (it may hold a password); ``dsn`` is accepted for it.
+    """
 
     backend: Literal["memory", "sqlite", "postgres"] = "memory"
+    #: The sqlite file, created with its folder on first use.
     path: Path = Path(".agentmap/state.sqlite3")
-    dsn: SecretStr | None = None
+    #: The postgres connection URL, e.g. postgresql://user:password@host:5432/db.
+    url: SecretStr | None = Field(default=None, validation_alias=AliasChoices("url", "dsn"))
+    #: The postgres schema the tables live in (created on first use).
+    schema_name: str = Field(default="agentmap", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: sync: a step is stored before the next starts; async: stored while the run goes on;
+    #: exit: stored when the run ends or suspends (a crash loses the run).
+    durability: Literal["sync", "async", "exit"] = "sync"
+    #: The memory backend keeps values by reference and does not check they are JSON;
+    #: true makes it check, as the sqlite and postgres backends always do.
+    check_json: bool = False
+    #: Connections of the postgres pool.
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
 
 
 class LoggingSettings(_Section):

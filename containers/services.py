@@ -73,9 +73,19 @@ class ServicesContainer(containers.DeclarativeContainer):
     )
     state = providers.Selector(
         settings.provided.state.backend,
-        memory=_backend("agentmap.services.state.memory:MemoryStateAdapter"),
-        sqlite=_missing("state.backend", "sqlite", "planned"),
-        postgres=_missing("state.backend", "postgres", "planned"),
+        memory=_backend(
+            "agentmap.services.state.memory:MemoryStateAdapter",
+            check_json=settings.provided.state.check_json,
+        ),
+        sqlite=_backend(
+            "agentmap.services.state.sqlite:SqliteStateAdapter",
+            path=settings.provided.state.path,
+            durability=settings.provided.state.durability,
+        ),
+        postgres=_backend(
+            "agentmap.services.state.postgres:PostgresStateAdapter.from_settings",
+            settings.provided.state,
+        ),
     )
     cache = providers.Selector(
         settings.provided.cache.backend,

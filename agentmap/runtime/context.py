@@ -46,6 +46,21 @@ class NodeContext:
     usage: UsageSink | None = None
     #: Every node of the graph being run (an orchestrator reads its targets' Descriptions).
     graph_nodes: Mapping[str, NodeSpec] | None = None
+    #: The values a resume gave this node (``interrupt()`` returns them); None otherwise.
+    resume_values: Mapping[str, Any] | None = None
+    #: Where in the run this execution is: its parallel branch and how-manieth visit.
+    branch: str = ""
+    visit: int = 1
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same every time this node execution runs, across resumes of the run.
+
+        A node that was running when its process died runs again on resume;
+        an agent whose side effect must happen once (a payment, an e-mail)
+        passes this key to the service, or records it and skips a repeat.
+        """
+        return f"{self.run_id}:{self.node.name}@{self.branch}#{self.visit}"
 
 
 _current: ContextVar[NodeContext | None] = ContextVar("agentmap_current_node", default=None)

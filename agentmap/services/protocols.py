@@ -17,11 +17,15 @@ users' test code all import it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
 
 __all__ = [
     "CacheCapableAgent",
     "CacheProtocol",
+    "EncodingStateAdapter",
     "ExecutionTrackerProtocol",
     "LLMCapableAgent",
     "LLMServiceProtocol",
@@ -99,36 +103,72 @@ class ExecutionTrackerProtocol(Protocol):
 
 @runtime_checkable
 class StateAdapterProtocol(Protocol):
-    """Persists run state so that a run can be inspected or resumed later.
+    """Stores runs and their per-step checkpoints, so a run can be shown, resumed or forked.
 
-    The runner saves the *delta* each step wrote rather than the whole state,
-    so a long run costs O(steps), not O(steps x state size). Values handed to
-    ``start_run``/``save_step`` belong to the adapter from then on: a caller
-    must not mutate them afterwards (the memory adapter keeps references rather
-    than copying every step). ``agentmap.testing.state_conformance`` is the
-    test suite every adapter must pass.
+    The records (``RunStart``, ``StepRecord``, ``StoredRun``...) and how they
+    replay are in ``agentmap.runtime.checkpoint``; docs/durable-runs.md is the
+    user's view. The runner saves the *delta* each step wrote rather than the
+    whole state, so a long run costs O(steps), not O(steps x state size).
+    Values handed to ``start_run``/``save_step`` belong to the adapter from
+    then on: a caller must not mutate them afterwards (the memory adapter
+    keeps references rather than copying every step).
+
+    ``agentmap.testing.state_conformance`` is the suite every adapter must pass.
+    An adapter that stores JSON also offers ``encode_delta`` (see
+    ``EncodingStateAdapter``): the runner calls it as the node writes, so a
+    value that cannot be stored fails that node, naming the field, before
+    anything is stored.
     """
 
-    async def start_run(
-        self, run_id: str, graph: str, initial_state: Mapping[str, Any]
-    ) -> None: ...
-    async def save_step(
-        self, run_id: str, step: int, node: str, delta: Mapping[str, Any]
-    ) -> None: ...
-    async def finish_run(self, run_id: str, status: str, error: str | None) -> None: ...
-    async def load_run(self, run_id: str) -> RunSnapshot | None: ...
+    async def open(self) -> None:
+        """Connect and create the schema; an unreachable store fails here, before any node."""
+        ...
+
+    async def close(self) -> None: ...
+    async def start_run(self, run: RunStart) -> None: ...
+    async def save_step(self, run_id: str, step: StepRecord) -> None: ...
+    async def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        waiting: Waiting | None = None,
+    ) -> None:
+        """End (``completed``/``failed``) or suspend (with ``waiting``) a run; durable on return."""
+        ...
+
+    async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
+        """Mark a run ``running`` again for a resume (clears error and waiting); a new
+        ``fingerprint`` replaces the stored one (a forced resume of a changed workflow)."""
+        ...
+
+    async def load_run(self, run_id: str) -> StoredRun | None: ...
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        graph: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs, newest first (by start time)."""
+        ...
+
+    async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
+        """Copy a run's start and its steps up to ``step`` as a new ``running`` run."""
+        ...
+
+    async def prune(self, older_than: float) -> int:
+        """Delete runs last updated before ``older_than`` (epoch seconds); returns how many."""
+        ...
 
 
 @runtime_checkable
-class RunSnapshot(Protocol):
-    """What a state adapter returns for a stored run."""
+class EncodingStateAdapter(Protocol):
+    """A state adapter that serialises state: it checks and encodes a delta as a node writes it."""
 
-    run_id: str
-    graph: str
-    status: str
-    state: dict[str, Any]
-    path: list[str]
-    error: str | None
+    def encode_delta(self, node: str, delta: Mapping[str, Any]) -> str:
+        """JSON text of ``delta``; ``StateValueError`` naming ``node`` and the field otherwise."""
+        ...
 
 
 @runtime_checkable

@@ -1,83 +1,173 @@
-"""A state adapter that keeps runs in a dict: inspection within one process, and tests.
+"""A state adapter that keeps runs in a dict: the test preset's, and inspection in one process.
 
-It stores the initial state and each step's delta, like the persistent
-adapters do, and replays the deltas in ``load_run``. It is on the hot path of
-every run in the development and test presets, so it copies mappings, not
-values: a delta's *keys* are fixed when it is saved, but its values are kept
-by reference. The runner never mutates a value after handing it over (it
-builds a new ``errors`` list for every failure), and that is the contract for
-any caller (``StateAdapterProtocol``): values handed to an adapter belong to
-it. ``load_run`` returns a new state dict whose values are the stored ones;
-read them, do not mutate them. Persistent adapters serialize and so copy
-anyway.
+It is on the hot path of every run in the test preset, so it is cheap rather
+than durable: it keeps the step records the runner hands it, values by
+reference (the runner never mutates a value after handing it over, and that
+is the contract for any caller, see ``StateAdapterProtocol``), and encodes
+nothing. So it does not check that state is JSON unless asked
+(``check_json=True``, or ``state.check_json`` in settings); the sqlite and
+postgres adapters always do. Everything else (resume, suspend, fork, prune)
+works the same as on a durable backend, within the process.
 
-It keeps the most recent ``max_runs`` runs only: it is the default adapter of
-the development and test presets, and a long batch must not grow the process
-without bound.
+It keeps the most recent ``max_runs`` runs only: a long batch must not grow
+the process without bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
+from agentmap.services.state import _json
 
 __all__ = ["MemoryStateAdapter", "StoredRun"]
 
 
-@dataclass
-class StoredRun:
-    """A run as a state adapter returns it (satisfies ``RunSnapshot``)."""
-
-    run_id: str
-    graph: str
-    status: str
-    state: dict[str, Any]
-    path: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-@dataclass
+@dataclass(slots=True)
 class _Record:
-    graph: str
+    start: RunStart
     initial_state: dict[str, Any]
-    steps: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    created_at: float
+    updated_at: float
+    steps: list[StepRecord] = field(default_factory=list)
     status: str = "running"
     error: str | None = None
+    waiting: Waiting | None = None
+    fingerprint: Mapping[str, Any] | None = None
 
 
 class MemoryStateAdapter:
-    def __init__(self, max_runs: int = 1000) -> None:
+    def __init__(
+        self,
+        max_runs: int = 1000,
+        *,
+        check_json: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if max_runs < 1:
             raise ValueError("max_runs must be at least 1")
         self.max_runs = max_runs
+        self._clock = clock
         self._runs: dict[str, _Record] = {}
+        if check_json:
+            # Present only when asked: the runner checks a delta when this exists.
+            self.encode_delta = _json.encode_delta
 
-    async def start_run(self, run_id: str, graph: str, initial_state: Mapping[str, Any]) -> None:
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def start_run(self, run: RunStart) -> None:
+        if hasattr(self, "encode_delta"):
+            _json.encode_delta(None, run.initial_state)
         runs = self._runs
-        runs.pop(run_id, None)
+        runs.pop(run.run_id, None)
         while len(runs) >= self.max_runs:
             del runs[next(iter(runs))]  # dicts keep insertion order: oldest first
-        runs[run_id] = _Record(graph, dict(initial_state))
+        now = self._clock()
+        runs[run.run_id] = _Record(
+            run, dict(run.initial_state), now, now, fingerprint=run.fingerprint
+        )
 
-    async def save_step(self, run_id: str, step: int, node: str, delta: Mapping[str, Any]) -> None:
-        self._record(run_id).steps.append((step, node, dict(delta)))
-
-    async def finish_run(self, run_id: str, status: str, error: str | None) -> None:
+    async def save_step(self, run_id: str, step: StepRecord) -> None:
         record = self._record(run_id)
-        record.status, record.error = status, error
+        if type(step.delta) is not dict:
+            step.delta = dict(step.delta)
+        record.steps.append(step)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        waiting: Waiting | None = None,
+    ) -> None:
+        record = self._record(run_id)
+        record.status, record.error, record.waiting = status, error, waiting
+        record.updated_at = self._clock()
+
+    async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
+        record = self._record(run_id)
+        record.status, record.error, record.waiting = "running", None, None
+        if fingerprint is not None:
+            record.fingerprint = fingerprint
+        record.updated_at = self._clock()
 
     async def load_run(self, run_id: str) -> StoredRun | None:
         record = self._runs.get(run_id)
         if record is None:
             return None
-        state = dict(record.initial_state)
-        path = []
-        # Parallel branches may save out of order; the step number is the truth.
-        for _, node, delta in sorted(record.steps, key=lambda item: item[0]):
-            state.update(delta)
-            path.append(node)
-        return StoredRun(run_id, record.graph, record.status, state, path, record.error)
+        start = record.start
+        return StoredRun(
+            run_id=run_id,
+            graph=start.graph,
+            status=record.status,  # type: ignore[arg-type]
+            initial_state=dict(record.initial_state),
+            # Parallel branches may save out of order; the step number is the truth.
+            steps=sorted(record.steps, key=lambda s: s.step),
+            error=record.error,
+            waiting=record.waiting,
+            workflow=start.workflow,
+            fingerprint=record.fingerprint,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            parent_run_id=start.parent_run_id,
+            forked_from_step=start.forked_from_step,
+        )
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        graph: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        found = []
+        for run_id, record in reversed(self._runs.items()):
+            if status is not None and record.status != status:
+                continue
+            if graph is not None and record.start.graph != graph:
+                continue
+            last = max(record.steps, key=lambda s: s.step) if record.steps else None
+            found.append(
+                RunSummary(
+                    run_id=run_id,
+                    graph=record.start.graph,
+                    status=record.status,  # type: ignore[arg-type]
+                    created_at=record.created_at,
+                    updated_at=record.updated_at,
+                    steps=len(record.steps),
+                    last_node=last.node if last else None,
+                    error=record.error,
+                    workflow=record.start.workflow,
+                    parent_run_id=record.start.parent_run_id,
+                )
+            )
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found if limit is None else found[:limit]
+
+    async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
+        source = self._record(run_id)
+        start = replace(
+            source.start,
+            run_id=new_run_id,
+            parent_run_id=run_id,
+            forked_from_step=step,
+            fingerprint=source.fingerprint,
+        )
+        await self.start_run(start)
+        self._runs[new_run_id].steps = [replace(s) for s in source.steps if s.step <= step]
+
+    async def prune(self, older_than: float) -> int:
+        old = [run_id for run_id, r in self._runs.items() if r.updated_at < older_than]
+        for run_id in old:
+            del self._runs[run_id]
+        return len(old)
 
     def _record(self, run_id: str) -> _Record:
         try:
