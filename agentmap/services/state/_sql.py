@@ -1,0 +1,225 @@
+"""The table layout and row decoding shared by the SQL state backends (sqlite, postgres).
+
+Both backends store a run as one ``runs`` row and one ``steps`` row per
+checkpoint, with the same column names in the same order, so a row read by
+either is turned into the records of ``agentmap.runtime.checkpoint`` here,
+once. JSON columns arrive as text (sqlite, postgres ``text``) or already
+decoded (postgres ``jsonb``); both are accepted.
+
+A row that does not decode (edited by hand, a torn disk block) is a
+``StateBackendError`` naming the store, the run and the step, so the user
+knows which run to delete; other runs stay readable.
+
+Standard library only: the postgres backend imports this without sqlite3 and
+the sqlite backend without psycopg.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agentmap.errors import StateBackendError
+from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
+from agentmap.services.state import _json
+
+__all__ = [
+    "RUN_COLUMNS",
+    "STEP_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "decode_run",
+    "decode_step",
+    "decode_summary",
+    "run_row",
+    "step_row",
+]
+
+#: ``runs`` columns, in the order ``run_row`` produces and ``decode_run`` reads.
+#: fingerprint, waiting and initial_state are JSON; the times are epoch seconds.
+RUN_COLUMNS = (
+    "run_id",
+    "graph",
+    "workflow",
+    "fingerprint",
+    "status",
+    "error",
+    "waiting",
+    "initial_state",
+    "created_at",
+    "updated_at",
+    "parent_run_id",
+    "forked_from_step",
+)
+
+#: ``steps`` columns (primary key ``(run_id, step)``), in ``step_row`` order.
+#: delta, route (a list of node names) and usage are JSON; ok and final are booleans.
+STEP_COLUMNS = (
+    "run_id",
+    "step",
+    "node",
+    "branch",
+    "visit",
+    "delta",
+    "route",
+    "ok",
+    "final",
+    "started_at",
+    "duration",
+    "attempts",
+    "usage",
+)
+
+#: What ``decode_summary`` reads: the run's columns, then the number of steps and
+#: the node of the highest step (an aggregate over ``steps``: saving a step does
+#: not update its run's row, so a step costs one statement).
+SUMMARY_COLUMNS = (
+    "run_id",
+    "graph",
+    "status",
+    "created_at",
+    "updated_at",
+    "error",
+    "workflow",
+    "parent_run_id",
+    "steps",
+    "last_node",
+)
+
+_EMPTY_ROUTE = "[]"
+
+
+def run_row(run: RunStart, initial_state: str, now: float) -> tuple[Any, ...]:
+    """The ``runs`` row of a newly started run (``initial_state`` already JSON text)."""
+    fingerprint = None if run.fingerprint is None else _json.encode(run.fingerprint)
+    return (
+        run.run_id,
+        run.graph,
+        run.workflow,
+        fingerprint,
+        "running",
+        None,
+        None,
+        initial_state,
+        now,
+        now,
+        run.parent_run_id,
+        run.forked_from_step,
+    )
+
+
+def step_row(run_id: str, step: StepRecord, delta: str) -> tuple[Any, ...]:
+    """The ``steps`` row of ``step`` (``delta`` already JSON text, see ``encode_delta``)."""
+    route = step.route
+    usage = step.usage
+    return (
+        run_id,
+        step.step,
+        step.node,
+        step.branch,
+        step.visit,
+        delta,
+        _json.encode(list(route)) if route else _EMPTY_ROUTE,
+        bool(step.ok),
+        bool(step.final),
+        step.started_at,
+        step.duration,
+        step.attempts,
+        None if usage is None else _json.encode(usage),
+    )
+
+
+def decode_step(row: Sequence[Any], store: str) -> StepRecord:
+    """A ``StepRecord`` from a row in ``STEP_COLUMNS`` order."""
+    run_id, step = row[0], row[1]
+    delta = _load(row[5], store, run_id, step, "delta")
+    if not isinstance(delta, dict):
+        raise _corrupt(store, run_id, step, "delta", "not a JSON object")
+    route = _load(row[6], store, run_id, step, "route")
+    if not isinstance(route, list):
+        raise _corrupt(store, run_id, step, "route", "not a JSON list")
+    usage = None if row[12] is None else _load(row[12], store, run_id, step, "usage")
+    return StepRecord(
+        step=int(step),
+        node=row[2],
+        delta=delta,
+        route=tuple(route),
+        ok=bool(row[7]),
+        final=bool(row[8]),
+        branch=row[3],
+        visit=int(row[4]),
+        started_at=float(row[9] or 0.0),
+        duration=float(row[10] or 0.0),
+        attempts=int(row[11] if row[11] is not None else 1),
+        usage=usage,
+    )
+
+
+def decode_run(row: Sequence[Any], steps: list[StepRecord], store: str) -> StoredRun:
+    """A ``StoredRun`` from a row in ``RUN_COLUMNS`` order and its decoded steps (by step)."""
+    run_id = row[0]
+    initial = _load(row[7], store, run_id, None, "initial_state")
+    if not isinstance(initial, dict):
+        raise _corrupt(store, run_id, None, "initial_state", "not a JSON object")
+    fingerprint = None if row[3] is None else _load(row[3], store, run_id, None, "fingerprint")
+    waiting = None
+    if row[6] is not None:
+        data = _load(row[6], store, run_id, None, "waiting")
+        try:
+            waiting = Waiting.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _corrupt(store, run_id, None, "waiting", f"not a waiting point ({exc})") from exc
+    return StoredRun(
+        run_id=run_id,
+        graph=row[1],
+        status=row[4],
+        initial_state=initial,
+        steps=steps,
+        error=row[5],
+        waiting=waiting,
+        workflow=row[2],
+        fingerprint=fingerprint,
+        created_at=float(row[8]),
+        updated_at=float(row[9]),
+        parent_run_id=row[10],
+        forked_from_step=None if row[11] is None else int(row[11]),
+    )
+
+
+def decode_summary(row: Sequence[Any]) -> RunSummary:
+    """A ``RunSummary`` from a row in ``SUMMARY_COLUMNS`` order (no JSON to decode)."""
+    return RunSummary(
+        run_id=row[0],
+        graph=row[1],
+        status=row[2],
+        created_at=float(row[3]),
+        updated_at=float(row[4]),
+        steps=int(row[8] or 0),
+        last_node=row[9],
+        error=row[5],
+        workflow=row[6],
+        parent_run_id=row[7],
+    )
+
+
+def _load(value: Any, store: str, run_id: str, step: int | None, column: str) -> Any:
+    if isinstance(value, str | bytes | bytearray):
+        try:
+            return json.loads(value)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise _corrupt(store, run_id, step, column, f"not valid JSON ({exc})") from exc
+    if isinstance(value, memoryview):
+        return _load(bytes(value), store, run_id, step, column)
+    if isinstance(value, Mapping | list | int | float | bool) or value is None:
+        return value  # postgres jsonb: decoded by the driver already
+    raise _corrupt(store, run_id, step, column, f"a {type(value).__name__}, not JSON")
+
+
+def _corrupt(
+    store: str, run_id: str, step: int | None, column: str, problem: str
+) -> StateBackendError:
+    where = f"run {run_id!r}" if step is None else f"run {run_id!r} step {step}"
+    return StateBackendError(
+        f"{store}: {where} is corrupt: its {column} is {problem}. The row was changed "
+        f"outside AgentMap; other runs are unaffected (delete this one, or restore the store)"
+    )
