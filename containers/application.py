@@ -8,7 +8,9 @@ a runner, run.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +20,15 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from agentmap.agents.registry import AgentRegistry
+from agentmap.errors import ResumeError, RunNotFoundError
+from agentmap.runtime.checkpoint import StoredRun
 from agentmap.runtime.result import RunResult
+from agentmap.runtime.resume import check_resumable
 from agentmap.runtime.runner import GraphRunner, RunOptions
 from agentmap.services.prompt_graphs import resolve_graph_prompts
-from agentmap.services.protocols import PromptServiceProtocol
+from agentmap.services.protocols import PromptServiceProtocol, StateAdapterProtocol
 from agentmap.settings import AgentMapSettings, load_settings
-from agentmap.workflow import load_graph
+from agentmap.workflow import load_graph, parse_workflow_ref
 from agentmap.workflow.overrides import apply_agent_overrides
 from agentmap.workflow.spec import CUSTOM_AGENTS_FOLDER, GraphSpec, WorkflowSpec, beside_workflow
 from containers.agents import AgentsContainer
@@ -173,6 +178,120 @@ class Application:
         _, chosen = self.load(workflow, graph)
         return self.runner(chosen).run(state)
 
+    # ------------------------------------------------------------------ durable runs
+
+    @property
+    def state_store(self) -> StateAdapterProtocol:
+        """The state adapter runs are stored in (``state.backend``)."""
+        store: StateAdapterProtocol = self.container.services.state()
+        return store
+
+    async def aload_run(self, run_id: str) -> StoredRun:
+        """A stored run; ``RunNotFoundError`` names the store when there is none."""
+        store = self.state_store
+        await store.open()
+        stored = await store.load_run(run_id)
+        if stored is None:
+            raise RunNotFoundError(
+                f"no run {run_id!r} in the {self._store_name()}; "
+                "`agentmap runs list` shows the stored runs"
+            )
+        return stored
+
+    async def aresume(
+        self,
+        run_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        workflow: str | Path | None = None,
+        graph: str | None = None,
+    ) -> RunResult:
+        """Go on with a stored run that failed, was interrupted or is suspended.
+
+        The workflow is the one the run recorded, unless ``workflow`` names it
+        (a run of another graph is refused). ``values`` answer a suspended
+        run's question; ``force`` resumes although the workflow changed.
+        Nothing is written before every check has passed.
+        """
+        stored = await self.aload_run(run_id)
+        runner = self._runner_for(stored, workflow, graph)
+        check_resumable(stored, runner.fingerprint, values, force=force)
+        return await runner.aresume(stored, values)
+
+    def resume(
+        self,
+        run_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        workflow: str | Path | None = None,
+        graph: str | None = None,
+    ) -> RunResult:
+        """Synchronous ``aresume`` (not inside an event loop)."""
+        return asyncio.run(
+            self.aresume(run_id, values, force=force, workflow=workflow, graph=graph)
+        )
+
+    async def arerun(self, run_id: str, step: int, *, force: bool = False) -> RunResult:
+        """Fork a stored run at ``step`` into a new run and run that from there.
+
+        The old run is kept as it was; the new one records where it came from
+        (``parent_run_id``, ``forked_from_step``).
+        """
+        stored = await self.aload_run(run_id)
+        steps = [s.step for s in stored.steps]
+        if step < 0 or (step and step not in steps):
+            raise ResumeError(
+                f"run {run_id} has no step {step}; its steps are "
+                f"{_ranges(steps) if steps else 'none'} (0 starts from the initial state)"
+            )
+        runner = self._runner_for(stored, None, None)
+        check_resumable(
+            StoredRun(run_id, stored.graph, "failed", {}, fingerprint=stored.fingerprint),
+            runner.fingerprint,
+            None,
+            force=force,
+        )
+        new_id = os.urandom(16).hex()
+        await self.state_store.fork_run(run_id, new_id, step)
+        return await runner.aresume(await self.aload_run(new_id))
+
+    def rerun(self, run_id: str, step: int, *, force: bool = False) -> RunResult:
+        return asyncio.run(self.arerun(run_id, step, force=force))
+
+    def _runner_for(
+        self, stored: StoredRun, workflow: str | Path | None, graph: str | None
+    ) -> GraphRunner:
+        if workflow is None:
+            if stored.workflow is None:
+                raise ResumeError(
+                    f"run {stored.run_id} recorded no workflow file; name it: "
+                    f"agentmap resume {stored.run_id} --workflow FILE.csv"
+                )
+            workflow = stored.workflow
+        path, ref_graph = parse_workflow_ref(str(workflow))
+        wanted = graph or ref_graph
+        if wanted is not None and wanted != stored.graph:
+            raise ResumeError(
+                f"run {stored.run_id} is a run of graph {stored.graph!r}, not {wanted!r}"
+            )
+        if not Path(path).is_file():
+            raise ResumeError(
+                f"run {stored.run_id} ran workflow {path}, which is not there any more; "
+                "name where it is now with --workflow"
+            )
+        _, chosen = self.load(path, stored.graph)
+        return self.runner(chosen)
+
+    def _store_name(self) -> str:
+        state = self.settings.state
+        if state.backend == "sqlite":
+            return f"sqlite state store {state.path} (state.path)"
+        if state.backend == "postgres":
+            return f"postgres state store (state.url, schema {state.schema_name})"
+        return "memory state store of this process (state.backend=memory keeps runs in memory only)"
+
     @contextmanager
     def use(self, **services: Any) -> Iterator[Application]:
         """Replace services for the duration of a ``with`` block (tests, scripts).
@@ -209,6 +328,10 @@ class Application:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _ranges(steps: list[int]) -> str:
+    return f"{steps[0]}..{steps[-1]}" if len(steps) > 1 else str(steps[0])
 
 
 def _workflow_files(graph: GraphSpec) -> Iterator[Path]:

@@ -58,14 +58,31 @@ class Attempts:
         run_id: str,
         initial: Mapping[str, Any],
         usage: UsageSink,
+        resume_values: Mapping[str, Any] | None = None,
+        branch: str = "",
+        visit: int = 1,
     ) -> Outcome:
-        """Call the agent, as the current node, until it succeeds or its retries run out."""
+        """Call the agent, as the current node, until it succeeds or its retries run out.
+
+        An ``Interrupt`` (``interrupt()``) is not a failure: it is not caught
+        here, and reaches the runner, which suspends the run.
+        """
         if node.pass_state:
             inputs = dict(state)
         else:
             inputs = {param: state.get(key) for key, param in node.inputs}
         ctx = NodeContext(
-            run_id, self._graph, node.spec, initial, 1, state, usage, self._graph_nodes
+            run_id,
+            self._graph,
+            node.spec,
+            initial,
+            1,
+            state,
+            usage,
+            self._graph_nodes,
+            resume_values,
+            branch,
+            visit,
         )
         policy = node.policy
         token = set_current(ctx)

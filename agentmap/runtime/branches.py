@@ -41,6 +41,8 @@ class Branch:
     #: candidate for a join of this one (a retry loop from a join back to the
     #: node that fanned out must not make siblings wait for each other).
     forks: tuple[str, ...] = ()
+    #: ``key`` as text ("0.1"): where a checkpoint says the branch's steps ran.
+    tag: str = ""
 
 
 def fork(parent: Branch, targets: Iterable[str]) -> list[Branch]:
@@ -54,6 +56,7 @@ def fork(parent: Branch, targets: Iterable[str]) -> list[Branch]:
             changed=set(parent.changed),
             label=target,
             forks=forks,
+            tag=".".join(map(str, (*parent.key, index))),
         )
         for index, target in enumerate(targets)
     ]
@@ -115,6 +118,7 @@ def merge(
         changed=changed,
         label="+".join(b.label for b in ordered),
         forks=first.forks,
+        tag=first.tag,
     )
 
 

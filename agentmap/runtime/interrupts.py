@@ -22,7 +22,7 @@ from agentmap.runtime.context import current_node
 __all__ = ["Interrupt", "interrupt"]
 
 
-class Interrupt(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt, not an error
+class Interrupt(BaseException):
     """Raised by ``interrupt()`` to suspend the run; the runner catches it."""
 
     def __init__(self, question: str, fields: tuple[str, ...]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agentmap.runtime.checkpoint import Waiting
 from agentmap.runtime.usage import LLMUsage, usage_summary
 
 __all__ = ["NodeTiming", "RunResult", "RunStatus"]
@@ -35,6 +36,8 @@ class RunResult:
     duration: float = 0.0
     #: Every LLM call of the run, subgraphs' included, in the order they finished.
     llm_calls: list[LLMUsage] = field(default_factory=list)
+    #: A ``suspended`` run waits here (``agentmap resume RUN_ID --set field=value``).
+    waiting: Waiting | None = None
 
     @property
     def tokens(self) -> int:
@@ -76,5 +79,6 @@ class RunResult:
                 for t in self.timings
             ],
             "llm": usage_summary(self.llm_calls),
+            "waiting": self.waiting.to_dict() if self.waiting is not None else None,
             "state": self.state,
         }

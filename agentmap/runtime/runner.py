@@ -14,17 +14,21 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agentmap.errors import Diagnostic, WorkflowError
+from agentmap.errors import Diagnostic, StateBackendError, StateValueError, WorkflowError
 from agentmap.runtime import events as ev
 from agentmap.runtime.attempts import Attempts, Outcome
 from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY
 from agentmap.runtime.branches import Branch, Reachability, merge
 from agentmap.runtime.calls import NullLogger, NullTracker
+from agentmap.runtime.checkpoint import StepRecord, StoredRun, Waiting
+from agentmap.runtime.fingerprint import fingerprint
+from agentmap.runtime.interrupts import Interrupt
+from agentmap.runtime.journal import Journal, RunProgress, replay_step
 from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
 from agentmap.runtime.nodes import (
     NOT_CHOSEN,
@@ -39,7 +43,7 @@ from agentmap.runtime.parallel import ParallelRun
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
 from agentmap.runtime.routing import Decision, check_choice, next_nodes
 from agentmap.runtime.subgraph import SubgraphCall
-from agentmap.runtime.usage import UsageSink
+from agentmap.runtime.usage import LLMUsage, UsageSink
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
     LoggerProtocol,
@@ -68,20 +72,6 @@ class RunOptions:
     max_threads: int = 64
 
 
-@dataclass(slots=True)
-class _Run:
-    """What one run accumulates while it goes: its path, timings and failures."""
-
-    run_id: str
-    initial: Mapping[str, Any]
-    usage: UsageSink
-    path: list[str] = field(default_factory=list)
-    timings: list[NodeTiming] = field(default_factory=list)
-    #: Node -> error of its last failed execution (handled failures included).
-    failures: dict[str, str] = field(default_factory=dict)
-    failed_node: str | None = None
-
-
 class GraphRunner:
     """Runs one graph. Build it once, then call ``arun``/``run`` once per input state."""
 
@@ -104,6 +94,10 @@ class GraphRunner:
         #: than the runner's own work on a node).
         self._per_node_events = tracker is not None and not isinstance(tracker, NullTracker)
         self._state_adapter = state_adapter if options.checkpoint else None
+        self._journal = (
+            Journal(graph, self._state_adapter) if self._state_adapter is not None else None
+        )
+        self._encode = self._journal.encode if self._journal is not None else None
         self._logger: LoggerProtocol = logger or NullLogger()
         self._rand = rand
         self._sleep = sleep
@@ -168,6 +162,18 @@ class GraphRunner:
             return asyncio.run(self.arun(state, run_id=run_id))
         raise RuntimeError("GraphRunner.run() was called inside an event loop; use await arun()")
 
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What a stored run of this graph is compared with before it resumes."""
+        if self._journal is not None:
+            return self._journal.fingerprint
+        return fingerprint(self.graph)
+
+    @property
+    def state_adapter(self) -> StateAdapterProtocol | None:
+        """Where this runner's runs are checkpointed (None: nowhere)."""
+        return self._state_adapter
+
     async def arun(
         self,
         state: Mapping[str, Any] | None = None,
@@ -180,40 +186,96 @@ class GraphRunner:
         ``parent`` is (run id, node) of the graph node running this graph as a
         subgraph; it goes on the ``run_started`` event so trackers can nest runs.
         """
-        run_id = run_id or os.urandom(16).hex()
-        graph = self.graph.name
-        adapter = self._state_adapter
         current: dict[str, Any] = dict(state or {})
-        run = _Run(
-            run_id, MappingProxyType(dict(current)), UsageSink(run_id, graph, self._tracker.record)
+        run = self._progress(run_id or os.urandom(16).hex(), current)
+        started = self._started(run, parent)
+        if self._journal is not None:
+            try:
+                await self._journal.start(run, parent[0] if parent else None)
+            except BaseException:
+                self._finish(run.run_id, started, 0, "failed", "the run could not be stored")
+                raise
+        return await self._execute(run, current, started, parent)
+
+    async def aresume(
+        self,
+        stored: StoredRun,
+        values: Mapping[str, Any] | None = None,
+        *,
+        parent: tuple[str, str] | None = None,
+    ) -> RunResult:
+        """Go on with a stored run: replay its recorded steps, then run from where it stopped.
+
+        Callers check first that the run may be resumed (``agentmap.runtime
+        .resume.check_resumable``); ``values`` go to the node the run waits at.
+        """
+        if self._journal is None:
+            raise StateBackendError(
+                "resuming a run needs a state adapter and execution.checkpoint on"
+            )
+        current = dict(stored.initial_state)
+        run = self._progress(stored.run_id, current)
+        started = self._started(run, parent)
+        await self._journal.reopen(run, stored, values)
+        return await self._execute(run, current, started, parent)
+
+    def _progress(self, run_id: str, current: dict[str, Any]) -> RunProgress:
+        return RunProgress(
+            run_id,
+            MappingProxyType(dict(current)),
+            UsageSink(run_id, self.graph.name, self._tracker.record),
         )
+
+    def _started(self, run: RunProgress, parent: tuple[str, str] | None) -> float:
         started = time.perf_counter()
         self._tracker.record(
             ev.RunStarted(
-                run_id,
-                graph,
+                run.run_id,
+                self.graph.name,
                 time.time(),
                 entry=self.graph.entry,
                 parent_run_id=parent[0] if parent else None,
                 parent_node=parent[1] if parent else None,
             )
         )
-        if adapter is not None:
-            await adapter.start_run(run_id, graph, run.initial)
+        return started
 
+    async def _execute(
+        self,
+        run: RunProgress,
+        current: dict[str, Any],
+        started: float,
+        parent: tuple[str, str] | None,
+    ) -> RunResult:
+        run_id, graph = run.run_id, self.graph.name
+        journal = self._journal
+        stored = journal is not None
         try:
             current, error = await self._drive(run, current)
         except asyncio.CancelledError:
             self._finish(run_id, started, len(run.path), "failed", "run was cancelled")
             raise
-        if error is None:
-            policy = self.options.success_policy
-            if policy != "handled":
+        except StateBackendError as exc:
+            # The store failed mid-run: the run fails, saying what was not stored.
+            error, stored, run.waiting = str(exc), False, None
+        status: RunStatus
+        if run.waiting is not None:
+            status, error = "suspended", None
+        else:
+            if error is None and self.options.success_policy != "handled":
                 final_ok = bool(current.get(SUCCESS_KEY, True))
-                error = judge(policy, run.failures, final_ok, self.options.critical_nodes)
-        status: RunStatus = "failed" if error is not None else "completed"
-        if adapter is not None:
-            await adapter.finish_run(run_id, status, error)
+                error = judge(
+                    self.options.success_policy,
+                    run.failures,
+                    final_ok,
+                    self.options.critical_nodes,
+                )
+            status = "failed" if error is not None else "completed"
+        if stored and journal is not None:
+            try:
+                await journal.finish(run, status, error)
+            except StateBackendError as exc:
+                status, error, run.waiting = "failed", str(exc), None
         duration = self._finish(run_id, started, len(run.path), status, error)
         if error is not None:
             # A subgraph's failure is its graph node's failure, which the parent may handle.
@@ -230,9 +292,12 @@ class GraphRunner:
             failed_node=run.failed_node,
             duration=duration,
             llm_calls=run.usage.calls,
+            waiting=run.waiting,
         )
 
-    async def _drive(self, run: _Run, state: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    async def _drive(
+        self, run: RunProgress, state: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
         """Run nodes one after another until the run ends or fans out.
 
         This loop is the fast path every linear workflow stays on; a fan-out
@@ -259,12 +324,14 @@ class GraphRunner:
             final = merge(branches, "", self._logger.warning, where="end of the run")
             return final.state, error
 
-    async def _branch_step(self, run: _Run, branch: Branch) -> Decision:
+    async def _branch_step(self, run: RunProgress, branch: Branch) -> Decision:
         if len(run.path) >= self.options.max_steps:
             return (), self._too_many_steps(run)
-        return await self._step(self._nodes[branch.at], branch.state, run, branch.changed)
+        return await self._step(
+            self._nodes[branch.at], branch.state, run, branch.changed, branch.tag
+        )
 
-    def _too_many_steps(self, run: _Run) -> str:
+    def _too_many_steps(self, run: RunProgress) -> str:
         run.failed_node = None
         return (
             f"stopped after {self.options.max_steps} steps (execution.max_steps); "
@@ -295,40 +362,104 @@ class GraphRunner:
         self,
         node: CompiledNode,
         state: dict[str, Any],
-        run: _Run,
+        run: RunProgress,
         changed: set[str] | None,
+        branch: str = "",
     ) -> Decision:
-        """Run a node, update the state, and return (next nodes, unhandled error).
+        """Run a node, update the state, checkpoint, and return (next nodes, unhandled error).
 
         ``changed`` collects the fields written, for a parallel branch's merge.
+        With a state adapter, a node execution that a resume has on record is
+        replayed instead of run (see ``agentmap.runtime.checkpoint``).
         """
-        run.path.append(node.name)
-        step = len(run.path)
+        name = node.name
+        run.path.append(name)
+        visits = run.visits
+        visit = 1
+        if visits is not None:
+            where = (branch, name)
+            visit = visits[where] = visits.get(where, 0) + 1
+            if run.replay:
+                record = run.replay.pop((branch, name, visit), None)
+                if record is not None:
+                    return replay_step(record, state, run, changed), None
+        run.seq = step = run.seq + 1
         started = time.perf_counter()
         if self._per_node_events:
             self._tracker.record(
-                ev.NodeStarted(run.run_id, self.graph.name, time.time(), node=node.name, step=step)
+                ev.NodeStarted(run.run_id, self.graph.name, time.time(), node=name, step=step)
             )
-        outcome = await self._attempts.run(node, state, step, run.run_id, run.initial, run.usage)
-        ok, delta, chosen, failure = self._apply(node, outcome, state, run, step)
+        resume = None
+        if run.resume is not None and run.resume[0] == (branch, name, visit):
+            resume = run.resume[1]
+        calls = len(run.usage.calls)
+        try:
+            outcome = await self._attempts.run(
+                node, state, step, run.run_id, run.initial, run.usage, resume, branch, visit
+            )
+        except Interrupt as signal:
+            return self._suspend(node, run, branch, visit, signal)
+        ok, delta, chosen, failure, encoded = self._apply(node, outcome, state, run, step)
         if changed is not None:
             changed.update(delta)
-        self._node_finished(node, run, step, started, ok, outcome[3])
-        if self._state_adapter is not None:
-            await self._state_adapter.save_step(run.run_id, step, node.name, delta)
+        duration = self._node_finished(node, run, step, started, ok, outcome[3])
         targets, error = await next_nodes(node, ok, chosen, failure, state, self.graph.nodes)
         if error is not None:
-            run.failed_node = node.name
+            run.failed_node = name
+        if self._journal is not None:
+            record = StepRecord(
+                step,
+                name,
+                delta,
+                targets,
+                ok,
+                error is not None,
+                branch,
+                visit,
+                time.time() - duration,
+                duration,
+                outcome[3],
+                _usage(run.usage.calls, calls, name),
+                encoded,
+            )
+            await self._journal.save(run, record)
         return targets, error
 
+    def _suspend(
+        self, node: CompiledNode, run: RunProgress, branch: str, visit: int, signal: Interrupt
+    ) -> Decision:
+        """The node called ``interrupt()``: end the run (or branch) ``suspended`` there.
+
+        The node did not finish, so it leaves no step: a resume runs it again.
+        """
+        if self._journal is None:
+            message = (
+                f"node {node.name!r} called interrupt() but runs are not stored "
+                "(no state adapter, or execution.checkpoint is off), so the run could "
+                "never be resumed"
+            )
+            run.failed_node = node.name
+            return (), message
+        path = run.path
+        del path[len(path) - 1 - path[::-1].index(node.name)]
+        run.waiting = Waiting(node.name, signal.question, signal.fields, branch, visit)
+        return (), f"suspended at node {node.name!r}"
+
     def _apply(
-        self, node: CompiledNode, outcome: Outcome, state: dict[str, Any], run: _Run, step: int
-    ) -> tuple[bool, dict[str, Any], str | None, str]:
+        self,
+        node: CompiledNode,
+        outcome: Outcome,
+        state: dict[str, Any],
+        run: RunProgress,
+        step: int,
+    ) -> tuple[bool, dict[str, Any], str | None, str, str | None]:
         """Write the node's outcome into ``state``.
 
         Returns (success, the fields written, the ``__next__`` choice, the
-        failure message or ""). A result that cannot be written (a missing
-        output, an invalid ``__next__``) fails the node here.
+        failure message or "", the fields as JSON if the adapter encodes). A
+        result that cannot be written (a missing output, an invalid
+        ``__next__``, a value the state store cannot hold) fails the node here,
+        before anything is stored.
         """
         ok, value, error_type, attempts = outcome
         delta: dict[str, Any] = {}
@@ -336,15 +467,19 @@ class GraphRunner:
             try:
                 raw = write_outputs(node, value, delta)
                 chosen = None if raw is NOT_CHOSEN else check_choice(node, raw)
+                delta[SUCCESS_KEY] = True
+                encoded = self._encode(node.name, delta) if self._encode is not None else None
             except NodeFailure as failure:
                 error_type, value = failure.error_type, str(failure)
+                self._attempts.failed(run.run_id, node, step, attempts, error_type, value)
+            except StateValueError as failure:
+                error_type, value = type(failure).__name__, str(failure)
                 self._attempts.failed(run.run_id, node, step, attempts, error_type, value)
             else:
                 state.update(delta)
                 if node.name in run.failures:
                     del run.failures[node.name]
-                state[SUCCESS_KEY] = delta[SUCCESS_KEY] = True
-                return True, delta, chosen, ""
+                return True, delta, chosen, "", encoded
         message = run.failures[node.name] = str(value)
         errors = list(state.get(ERRORS_KEY) or ())
         errors.append(
@@ -352,15 +487,21 @@ class GraphRunner:
         )
         delta = {ERROR_KEY: message, ERRORS_KEY: errors, SUCCESS_KEY: False}
         state.update(delta)
-        return False, delta, None, message
+        return False, delta, None, message, None
 
     def _node_finished(
-        self, node: CompiledNode, run: _Run, step: int, started: float, ok: bool, attempts: int
-    ) -> None:
+        self,
+        node: CompiledNode,
+        run: RunProgress,
+        step: int,
+        started: float,
+        ok: bool,
+        attempts: int,
+    ) -> float:
         duration = time.perf_counter() - started
         run.timings.append(NodeTiming(node.name, duration, ok, attempts))
         if not self._per_node_events:
-            return
+            return duration
         self._tracker.record(
             ev.NodeFinished(
                 run.run_id,
@@ -373,3 +514,19 @@ class GraphRunner:
                 attempts=attempts,
             )
         )
+        return duration
+
+
+def _usage(calls: list[LLMUsage], before: int, node: str) -> dict[str, Any] | None:
+    """The LLM calls ``node`` made in this step, summed (None if it made none)."""
+    if len(calls) == before:
+        return None
+    mine = [c for c in calls[before:] if c.node == node]
+    if not mine:
+        return None
+    costs = [c.cost for c in mine if c.cost is not None]
+    return {
+        "calls": len(mine),
+        "tokens": sum(c.prompt_tokens + c.completion_tokens for c in mine),
+        "cost": sum(costs) if costs else None,
+    }

@@ -1,9 +1,17 @@
 """A ``graph`` node: runs a child graph as one step of its parent.
 
 The child gets its own runner (built once with the parent's services) and its
-own run id, ``<parent run id>/<node>/<n>``, with the parent's run id on its
-``run_started`` event, so a tracker shows the child's events nested under the
-node that ran it. The child's outcome is the node's outcome.
+own run id, ``<parent run id>/<node>/<visit>`` (``<node>@<branch>`` in a
+parallel branch), with the parent's run id on its ``run_started`` event, so a
+tracker shows the child's events nested under the node that ran it. The
+child's outcome is the node's outcome.
+
+The id is the same every time the parent's node execution runs, so with a
+state adapter a child that is already stored is resumed, not started again:
+a resumed parent does not rerun the child's finished nodes, and a retry of the
+graph node reruns only the child's failed node. A child that suspends
+(``interrupt()``) suspends the parent at the graph node; resuming the parent
+hands the values down to the child.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentmap.runtime.context import current_node
+from agentmap.runtime.interrupts import Interrupt
 from agentmap.runtime.keys import ERROR_KEY, RUNTIME_KEYS
 from agentmap.runtime.nodes import whole_output
 from agentmap.workflow.spec import NodeSpec
@@ -42,10 +51,26 @@ class SubgraphCall:
             ctx = current_node()
         except LookupError:  # called outside a run (a unit test): no parent to nest under
             ctx = None
-        parent = ctx.run_id if ctx is not None else "direct"
-        run_id = f"{parent}/{self.node.name}/{next(self._count)}"
-        result = await self.runner.arun(inputs, run_id=run_id, parent=(parent, self.node.name))
-        graph = self.runner.graph.name
+        if ctx is None:
+            parent, run_id = "direct", f"direct/{self.node.name}/{next(self._count)}"
+        else:
+            parent = ctx.run_id
+            where = f"{self.node.name}@{ctx.branch}" if ctx.branch else self.node.name
+            run_id = f"{parent}/{where}/{ctx.visit}"
+        runner = self.runner
+        adapter = runner.state_adapter
+        stored = await adapter.load_run(run_id) if adapter is not None and ctx else None
+        if stored is not None:
+            values = ctx.resume_values if ctx is not None else None
+            result = await runner.aresume(stored, values, parent=(parent, self.node.name))
+        else:
+            result = await runner.arun(inputs, run_id=run_id, parent=(parent, self.node.name))
+        graph = runner.graph.name
+        if result.waiting is not None:
+            waiting = result.waiting
+            raise Interrupt(
+                f"{waiting.question} (subgraph {graph!r}, node {waiting.node!r})", waiting.fields
+            )
         if ctx is not None and ctx.usage is not None and result.llm_calls:
             ctx.usage.absorb(result.llm_calls)
         if not result.success:

@@ -37,6 +37,8 @@ def encode_delta(node: str | None, delta: Mapping[str, Any], *, what: str = "") 
 
     ``node`` None means the run's initial state (``what`` then says so).
     """
+    if type(delta) is not dict:
+        delta = dict(delta)  # a read-only view (the run's initial state) is not JSON to json
     try:
         return _dumps(delta)
     except (TypeError, ValueError, RecursionError):
@@ -52,13 +54,14 @@ def encode_delta(node: str | None, delta: Mapping[str, Any], *, what: str = "") 
         problem = _problem(value)
         if problem is not None:
             raise StateValueError(
-                f"{_where(node, what)} wrote field {key!r}, which cannot be stored as JSON: "
+                f"{_where(node, what)} {'has' if node is None else 'wrote'} field {key!r}, "
+                f"which cannot be stored as JSON: "
                 f"{problem}. Durable runs keep state as JSON (str, int, float, bool, None, "
                 "list, dict with string keys): convert the value, e.g. to a string or a dict",
                 node=node,
                 field=key,
             )
-    raise StateValueError(f"{_where(node, what)} wrote state that cannot be stored as JSON")
+    raise StateValueError(f"{_where(node, what)}: state that cannot be stored as JSON")
 
 
 def _where(node: str | None, what: str) -> str:

@@ -198,9 +198,9 @@ def test_unknown_type_and_broken_constructor_name_the_node(app: Application) -> 
 
 
 def test_unbuilt_backends_say_so() -> None:
-    state = create_application("test", state={"backend": "postgres"})
-    with pytest.raises(ConfigurationError, match=r"state.backend='postgres'"):
-        state.runner(graph(node("A", "echo")))
+    application = create_application("test", tracking={"backend": "otel"})
+    with pytest.raises(ConfigurationError, match=r"tracking.backend='otel'"):
+        application.runner(graph(node("A", "echo")))
 
 
 def test_unknown_service_name_in_use(app: Application) -> None:

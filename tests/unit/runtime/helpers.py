@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agentmap.runtime.runner import GraphRunner, RunOptions
+from agentmap.services.state.memory import MemoryStateAdapter
 from agentmap.workflow.spec import FieldMapping, GraphSpec, NodeSpec
 
 
@@ -81,6 +82,7 @@ class Recorder:
         self.flushes = 0
         self.steps: list[tuple[str, int, str, dict[str, Any]]] = []
         self.runs: dict[str, Any] = {}
+        self.store = MemoryStateAdapter()
 
     def record(self, event: Any) -> None:
         self.events.append(event)
@@ -91,17 +93,42 @@ class Recorder:
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
 
-    async def start_run(self, run_id: str, graph: str, initial_state: Any) -> None:
-        self.runs[run_id] = {"graph": graph, "initial": dict(initial_state)}
+    # The state adapter side: the real memory adapter, plus what it was given, flat.
 
-    async def save_step(self, run_id: str, step: int, node: str, delta: Any) -> None:
-        self.steps.append((run_id, step, node, dict(delta)))
+    async def open(self) -> None:
+        await self.store.open()
 
-    async def finish_run(self, run_id: str, status: str, error: str | None) -> None:
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def start_run(self, run: Any) -> None:
+        self.runs[run.run_id] = {"graph": run.graph, "initial": dict(run.initial_state)}
+        await self.store.start_run(run)
+
+    async def save_step(self, run_id: str, record: Any) -> None:
+        self.steps.append((run_id, record.step, record.node, dict(record.delta)))
+        await self.store.save_step(run_id, record)
+
+    async def finish_run(
+        self, run_id: str, status: str, error: str | None = None, waiting: Any = None
+    ) -> None:
         self.runs[run_id].update(status=status, error=error)
+        await self.store.finish_run(run_id, status, error, waiting)
+
+    async def reopen_run(self, run_id: str, fingerprint: Any = None) -> None:
+        await self.store.reopen_run(run_id, fingerprint)
 
     async def load_run(self, run_id: str) -> Any:
-        return None
+        return await self.store.load_run(run_id)
+
+    async def list_runs(self, **filters: Any) -> Any:
+        return await self.store.list_runs(**filters)
+
+    async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
+        await self.store.fork_run(run_id, new_run_id, step)
+
+    async def prune(self, older_than: float) -> int:
+        return await self.store.prune(older_than)
 
 
 def make_runner(
