@@ -7,9 +7,15 @@ the ``test`` environment), ``fake_llm`` (a scripted LLM already wired into it)
 and ``fake_openai_server`` (a started ``FakeOpenAIServer``). Install the
 ``testing`` extra for the kit's own dependencies (pytest, pytest-mock).
 
-``FakeOpenAIServer`` and its outcome classes are imported on first use (module
-``__getattr__``): this package is loaded by every pytest run on a machine with
-AgentMap installed, and most of those runs never start the server.
+The conformance suites a backend of each service protocol must pass are here
+too (``CacheConformance``, ``TrackerConformance``, ``StateAdapterConformance``;
+their modules are ``agentmap.testing.*_conformance``): subclass one in a test
+module and define the fixtures it asks for (docs/testing.md).
+
+``FakeOpenAIServer`` and its outcome classes, and the suites, are imported on
+first use (module ``__getattr__``): this package is loaded by every pytest run
+on a machine with AgentMap installed, and most of those runs never start the
+server or check a backend.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from agentmap.services.llm.fake import FakeLLMCall, FakeLLMExhaustedError, FakeL
 from agentmap.services.tracking.memory import MemoryTracker
 
 if TYPE_CHECKING:
+    from agentmap.testing.cache_conformance import CacheConformance
     from agentmap.testing.openai_server import (
         BadRequest,
         Disconnect,
@@ -33,9 +40,12 @@ if TYPE_CHECKING:
         ServerError,
         Timeout,
     )
+    from agentmap.testing.state_conformance import StateAdapterConformance
+    from agentmap.testing.tracker_conformance import TrackerConformance
 
 __all__ = [
     "BadRequest",
+    "CacheConformance",
     "Disconnect",
     "ErrorReply",
     "FakeLLMCall",
@@ -48,7 +58,9 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ServerError",
+    "StateAdapterConformance",
     "Timeout",
+    "TrackerConformance",
 ]
 
 _LAZY = {
@@ -66,6 +78,9 @@ _LAZY = {
         "Timeout",
     )
 }
+_LAZY["CacheConformance"] = "agentmap.testing.cache_conformance"
+_LAZY["StateAdapterConformance"] = "agentmap.testing.state_conformance"
+_LAZY["TrackerConformance"] = "agentmap.testing.tracker_conformance"
 
 
 def __getattr__(name: str) -> Any:
