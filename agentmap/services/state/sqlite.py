@@ -1,0 +1,473 @@
+"""Runs and their checkpoints in one SQLite file: the development preset's durable state.
+
+Calls run inline on the event loop (stdlib ``sqlite3``, no thread hop): a
+checkpoint is one ``INSERT`` of a few hundred bytes, tens of microseconds,
+less than handing it to a worker thread would cost. The connection is shared
+by every run of the process and guarded by a lock, so batch workers on other
+threads may use the same adapter.
+
+Durability. The file is in WAL mode with ``synchronous=NORMAL``: a commit is
+written to the write-ahead log but not fsynced, so a killed process (SIGKILL,
+an OOM kill, a crash) loses nothing that was committed, while a power loss or
+an OS crash may lose the last transactions (never corrupts the file: the
+previous checkpoint stays valid). Each write is one transaction, all or
+nothing. *When* writes happen is ``state.durability`` (``_writes.WriteBuffer``):
+``sync`` stores a step before the next node starts, ``async`` while the run
+goes on, ``exit`` when it ends; ending, suspending and reopening a run are
+barriers in every mode.
+
+The file and its folder are created on first use. The schema carries a
+version (``meta.schema_version``); opening an older file migrates it
+(``MIGRATIONS``), a newer one is refused rather than misread. The layout and
+the row decoding are shared with the postgres backend (``_sql``).
+
+Every ``sqlite3`` error becomes a one-line ``StateBackendError`` naming
+``state.path``, the file and what went wrong (read-only, disk full, locked,
+not a database); a row that does not decode names its run and step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agentmap.errors import StateBackendError
+from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
+from agentmap.services.state import _json
+from agentmap.services.state._sql import (
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    decode_run,
+    decode_step,
+    decode_summary,
+    run_row,
+    step_row,
+)
+from agentmap.services.state._writes import Durability, Op, WriteBuffer
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStateAdapter"]
+
+T = TypeVar("T")
+
+#: Seconds a write waits for another process's transaction before failing.
+BUSY_TIMEOUT = 5.0
+
+_V1 = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        graph TEXT NOT NULL,
+        workflow TEXT,
+        fingerprint TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        waiting TEXT,
+        initial_state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        parent_run_id TEXT,
+        forked_from_step INTEGER
+    )""",
+    "CREATE INDEX runs_by_created ON runs (created_at)",
+    "CREATE INDEX runs_by_status ON runs (status, created_at)",
+    "CREATE INDEX runs_by_graph ON runs (graph, created_at)",
+    "CREATE INDEX runs_by_updated ON runs (updated_at)",
+    # WITHOUT ROWID: the steps of a run lie together in primary-key order, one
+    # b-tree to write per step and one range to read on resume.
+    """CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        visit INTEGER NOT NULL,
+        delta TEXT NOT NULL,
+        route TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        final INTEGER NOT NULL,
+        started_at REAL,
+        duration REAL,
+        attempts INTEGER,
+        usage TEXT,
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID""",
+)
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    for statement in _V1:
+        conn.execute(statement)
+
+
+#: ``MIGRATIONS[n]`` brings a file from schema version ``n`` to ``n + 1`` (0: empty file),
+#: inside the transaction that then records the new version.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?"
+_STEP_SELECT = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps WHERE run_id = ? ORDER BY step"
+# OR REPLACE: writing a step again (a retried write) stores it once.
+_INSERT_STEP = (
+    f"INSERT OR REPLACE INTO steps ({', '.join(STEP_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(STEP_COLUMNS))})"
+)
+_INSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+)
+_FINISH = "UPDATE runs SET status = ?, error = ?, waiting = ?, updated_at = ? WHERE run_id = ?"
+_REOPEN = (
+    "UPDATE runs SET status = 'running', error = NULL, waiting = NULL, updated_at = ?, "
+    "fingerprint = coalesce(?, fingerprint) WHERE run_id = ?"
+)
+_SUMMARY_SELECT = (
+    "SELECT r.run_id, r.graph, r.status, r.created_at, r.updated_at, r.error, r.workflow, "
+    "r.parent_run_id, (SELECT count(*) FROM steps s WHERE s.run_id = r.run_id), "
+    "(SELECT s.node FROM steps s WHERE s.run_id = r.run_id ORDER BY s.step DESC LIMIT 1) "
+    "FROM runs r"
+)
+_FORK_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
+    "SELECT ?, graph, workflow, fingerprint, 'running', NULL, NULL, initial_state, ?, ?, "
+    "run_id, ? FROM runs WHERE run_id = ?"
+)
+_FORK_STEPS = (
+    f"INSERT INTO steps ({', '.join(STEP_COLUMNS)}) "
+    f"SELECT ?, {', '.join(STEP_COLUMNS[1:])} FROM steps WHERE run_id = ? AND step <= ?"
+)
+#: The run ids this process knows exist, kept to check ``save_step`` without a query.
+_MAX_KNOWN = 10_000
+
+
+class SqliteStateAdapter:
+    """``StateAdapterProtocol`` and ``EncodingStateAdapter`` over one SQLite file."""
+
+    #: The runner checks and encodes a node's delta as the node writes it.
+    encode_delta = staticmethod(_json.encode_delta)
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "sync",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.durability = durability
+        self._clock = clock
+        self._store = f"state.path = {str(self.path.absolute())!r}"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._buffer = WriteBuffer(durability, self._write)
+        # Runs started (or found) here and not finished: their steps need no existence check.
+        self._known: set[str] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Create the folder, the file and the schema; later calls cost a lock and a test."""
+        with self._lock:
+            self._connect()
+
+    async def close(self) -> None:
+        """Write what is queued, then close the connection; a later call opens it again."""
+        try:
+            await self._buffer.barrier()
+        finally:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+    # ------------------------------------------------------------------ writes
+
+    async def start_run(self, run: RunStart) -> None:
+        row = run_row(run, _json.encode_delta(None, run.initial_state), self._clock())
+        if len(self._known) >= _MAX_KNOWN:
+            self._known.clear()
+        self._known.add(run.run_id)
+        await self._buffer.add(("start", row))
+
+    async def save_step(self, run_id: str, step: StepRecord) -> None:
+        if run_id not in self._known:
+            self._require(run_id)
+        delta = step.encoded
+        if delta is None:
+            delta = _json.encode_delta(step.node, step.delta)
+        await self._buffer.add(("step", step_row(run_id, step, delta)))
+
+    async def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        waiting: Waiting | None = None,
+    ) -> None:
+        if run_id not in self._known:
+            self._require(run_id)
+        text = None if waiting is None else _json.encode(waiting.to_dict())
+        await self._buffer.barrier(("finish", (status, error, text, self._clock(), run_id)))
+        self._known.discard(run_id)
+
+    async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
+        if run_id not in self._known:
+            self._require(run_id)
+        text = None if fingerprint is None else _json.encode(fingerprint)
+        await self._buffer.barrier(("reopen", (self._clock(), text, run_id)))
+        self._known.add(run_id)
+
+    async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
+        if run_id == new_run_id:
+            raise ValueError(f"cannot fork run {run_id!r} onto itself: give a new run id")
+        await self._buffer.barrier()
+        now = self._clock()
+
+        def fork(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            _delete(conn, new_run_id)
+            if not conn.execute(_FORK_RUN, (new_run_id, now, now, step, run_id)).rowcount:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute(_FORK_STEPS, (new_run_id, run_id, step))
+            conn.execute("COMMIT")
+            return True
+
+        if not self._locked(fork, "fork a run in"):
+            raise _unknown(run_id)
+        self._known.add(new_run_id)
+
+    async def prune(self, older_than: float) -> int:
+        await self._buffer.barrier()
+        # The foreign key deletes their steps with them.
+        sql = "DELETE FROM runs WHERE updated_at < ?"
+        deleted = self._locked(lambda conn: conn.execute(sql, (older_than,)).rowcount, "prune")
+        self._known.clear()
+        return int(deleted)
+
+    async def _write(self, ops: list[Op]) -> None:
+        """Apply ``ops`` in one transaction (the ``WriteBuffer``'s write)."""
+        missing = self._locked(lambda conn: _apply_all(conn, ops), "write to")
+        if missing:
+            op = missing[0]
+            raise _unknown(op[1][0] if op[0] == "step" else op[1][-1])
+
+    # ------------------------------------------------------------------ reads
+
+    async def load_run(self, run_id: str) -> StoredRun | None:
+        await self._buffer.barrier()
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
+            return row, [] if row is None else conn.execute(_STEP_SELECT, (run_id,)).fetchall()
+
+        row, rows = self._locked(read, "read from")
+        if row is None:
+            return None
+        store = self._store
+        return decode_run(row, [decode_step(r, store) for r in rows], store)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        graph: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs, newest first; the step count and last node come from an aggregate."""
+        await self._buffer.barrier()
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("r.status = ?")
+            params.append(status)
+        if graph is not None:
+            where.append("r.graph = ?")
+            params.append(graph)
+        sql = _SUMMARY_SELECT
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.created_at DESC, r.rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        rows = self._locked(lambda conn: conn.execute(sql, params).fetchall(), "read from")
+        return [decode_summary(row) for row in rows]
+
+    def _require(self, run_id: str) -> None:
+        """KeyError unless ``run_id`` is stored (for a run this process did not start)."""
+        sql = "SELECT 1 FROM runs WHERE run_id = ?"
+        if self._locked(lambda conn: conn.execute(sql, (run_id,)).fetchone(), "read from") is None:
+            raise _unknown(run_id)
+        self._known.add(run_id)
+
+    # ------------------------------------------------------------------ connection
+
+    def _locked(self, work: Callable[[sqlite3.Connection], T], doing: str) -> T:
+        """``work(connection)`` under the lock; a sqlite3 error becomes ``StateBackendError``.
+
+        A connection found closed (behind our back) is opened again and ``work``
+        retried once: nothing of it ran, and every write is idempotent.
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connect()
+                try:
+                    return work(conn)
+                except sqlite3.ProgrammingError as exc:
+                    if attempt == 1 and "closed" in str(exc):
+                        self._conn = None
+                        continue
+                    _rollback(conn)
+                    raise self._error(exc, doing) from exc
+                except sqlite3.Error as exc:
+                    _rollback(conn)
+                    raise self._error(exc, doing) from exc
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> sqlite3.Connection:
+        """The connection, opened and migrated on first use (call with the lock held)."""
+        if self._conn is not None:
+            return self._conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateBackendError(
+                f"cannot create the folder of the sqlite state store ({self._store}): "
+                f"{exc.strerror or exc}"
+            ) from exc
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc, "open") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer AgentMap."""
+        if self._version(conn) == SCHEMA_VERSION:
+            return  # the common case: no write lock taken
+        conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
+        try:
+            version = self._version(conn)
+            if version > SCHEMA_VERSION:
+                raise StateBackendError(
+                    f"the sqlite state store ({self._store}) has schema version {version}, "
+                    f"newer than this AgentMap knows ({SCHEMA_VERSION}): upgrade agentmap, "
+                    "or point state.path at another file"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                MIGRATIONS[number](conn)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            return 0 if row is None else int(row[0])
+        except ValueError:
+            raise StateBackendError(
+                f"the sqlite state store ({self._store}) has an unreadable schema version "
+                f"{row[0]!r}: it was changed outside AgentMap"
+            ) from None
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StateBackendError:
+        """A one-line error naming the setting, the file and what went wrong."""
+        text = str(exc).replace("\n", " ")
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        lowered = text.lower()
+        if "READONLY" in name or "readonly" in lowered:
+            why = "the file (or its folder) is read-only"
+        elif "FULL" in name or "disk is full" in lowered:
+            why = "the disk is full"
+        elif "CANTOPEN" in name or "unable to open" in lowered:
+            why = "the file cannot be opened (does its folder exist, and may we write there?)"
+        elif "NOTADB" in name or "CORRUPT" in name or "not a database" in lowered:
+            why = "the file is not an SQLite database, or it is damaged"
+        elif "BUSY" in name or "LOCKED" in name or "locked" in lowered:
+            why = f"another process held the database locked for over {BUSY_TIMEOUT:g} s"
+        else:
+            why = "the database reported an error"
+        return StateBackendError(
+            f"cannot {doing} the sqlite state store ({self._store}): {why} ({text})"
+        )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # The failure being raised matters more; SQLite may have rolled back itself, and a
+    # closed connection has nothing to roll back.
+    with contextlib.suppress(sqlite3.Error):
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _apply_all(conn: sqlite3.Connection, ops: list[Op]) -> list[Op]:
+    """Apply ``ops`` in one transaction; returns those whose run does not exist."""
+    if len(ops) == 1 and ops[0][0] == "step":
+        # One statement is its own transaction: no BEGIN/COMMIT round trips per step.
+        return [] if _apply(conn, ops[0]) else ops
+    conn.execute("BEGIN IMMEDIATE")
+    missing = [op for op in ops if not _apply(conn, op)]
+    conn.execute("COMMIT")
+    return missing
+
+
+def _apply(conn: sqlite3.Connection, op: Op) -> bool:
+    """Run one op; False: its run does not exist (deleted by another process meanwhile)."""
+    kind, params = op[0], op[1]
+    if kind == "step":
+        try:
+            conn.execute(_INSERT_STEP, params)
+        except sqlite3.IntegrityError as exc:
+            # The foreign key: the batch's other ops are still written, this one reported.
+            if "FOREIGN KEY" not in str(exc):
+                raise
+            return False
+        return True
+    if kind == "start":
+        _delete(conn, params[0])
+        conn.execute(_INSERT_RUN, params)
+        return True
+    if kind == "finish":
+        return bool(conn.execute(_FINISH, params).rowcount)
+    if kind == "reopen":
+        return bool(conn.execute(_REOPEN, params).rowcount)
+    raise ValueError(f"unknown state write {kind!r}")
+
+
+def _delete(conn: sqlite3.Connection, run_id: str) -> None:
+    conn.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
+    conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def _unknown(run_id: str) -> KeyError:
+    return KeyError(f"unknown run {run_id!r}: call start_run first")
