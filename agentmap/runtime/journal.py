@@ -19,13 +19,14 @@ from typing import Any
 from agentmap.errors import StateBackendError, StateError
 from agentmap.runtime.checkpoint import RunStart, StepRecord, StoredRun, Waiting, replay_map
 from agentmap.runtime.fingerprint import fingerprint
+from agentmap.runtime.interrupts import Interrupt
 from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY
 from agentmap.runtime.result import NodeTiming
 from agentmap.runtime.usage import UsageSink
 from agentmap.services.protocols import StateAdapterProtocol
 from agentmap.workflow.spec import GraphSpec
 
-__all__ = ["Journal", "RunProgress", "replay_step"]
+__all__ = ["Journal", "RunProgress", "replay_step", "suspend"]
 
 #: (branch, node, visit): where a node execution stands in its run.
 StepKey = tuple[str, str, int]
@@ -79,6 +80,27 @@ def replay_step(
     return record.route
 
 
+def suspend(
+    run: RunProgress, node: str, branch: str, visit: int, signal: Interrupt, *, stored: bool
+) -> tuple[tuple[str, ...], str]:
+    """The node called ``interrupt()``: end the run (or branch) ``suspended`` there.
+
+    The node did not finish, so it leaves no step and leaves the path: a
+    resume runs it again. Without a store the run could never go on, so it
+    fails instead, saying so.
+    """
+    if not stored:
+        run.failed_node = node
+        return (), (
+            f"node {node!r} called interrupt() but runs are not stored (no state "
+            "adapter, or execution.checkpoint is off), so the run could never be resumed"
+        )
+    path = run.path
+    del path[len(path) - 1 - path[::-1].index(node)]
+    run.waiting = Waiting(node, signal.question, signal.fields, branch, visit)
+    return (), f"suspended at node {node!r}"
+
+
 class Journal:
     """Writes a runner's runs to its state adapter."""
 
@@ -127,12 +149,13 @@ class Journal:
             f"reopen run {run.run_id}", self.adapter.reopen_run, run.run_id, self.fingerprint
         )
 
-    async def save(self, run: RunProgress, record: StepRecord) -> None:
-        await self._call(
-            f"save the checkpoint of step {record.step} (node {record.node!r}) of run {run.run_id}",
-            self.adapter.save_step,
-            run.run_id,
-            record,
+    @staticmethod
+    def save_failed(run: RunProgress, record: StepRecord, exc: Exception) -> StateBackendError:
+        """What a store's own error in ``save_step`` becomes (the runner calls the
+        adapter directly: one coroutine less per step)."""
+        return StateBackendError(
+            f"could not save the checkpoint of step {record.step} (node {record.node!r}) "
+            f"of run {run.run_id}: {type(exc).__name__}: {exc}"
         )
 
     async def finish(self, run: RunProgress, status: str, error: str | None) -> None:

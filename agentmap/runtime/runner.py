@@ -14,36 +14,32 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agentmap.errors import Diagnostic, StateBackendError, StateValueError, WorkflowError
+from agentmap.errors import Diagnostic, StateBackendError, StateError, WorkflowError
 from agentmap.runtime import events as ev
-from agentmap.runtime.attempts import Attempts, Outcome
-from agentmap.runtime.backoff import RETRY_BASE_DELAY, RETRY_MAX_DELAY
+from agentmap.runtime.applying import apply_outcome
+from agentmap.runtime.attempts import Attempts
 from agentmap.runtime.branches import Branch, Reachability, merge
 from agentmap.runtime.calls import NullLogger, NullTracker
-from agentmap.runtime.checkpoint import StepRecord, StoredRun, Waiting
+from agentmap.runtime.checkpoint import StepRecord, StoredRun
 from agentmap.runtime.fingerprint import fingerprint
 from agentmap.runtime.interrupts import Interrupt
-from agentmap.runtime.journal import Journal, RunProgress, replay_step
-from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
+from agentmap.runtime.journal import Journal, RunProgress, replay_step, suspend
+from agentmap.runtime.keys import SUCCESS_KEY
 from agentmap.runtime.nodes import (
-    NOT_CHOSEN,
     AgentBuilder,
     CompiledNode,
-    NodeFailure,
     compile_node,
-    write_outputs,
 )
+from agentmap.runtime.options import RunOptions
 from agentmap.runtime.outcome import judge
 from agentmap.runtime.parallel import ParallelRun
 from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
-from agentmap.runtime.routing import Decision, check_choice, next_nodes
+from agentmap.runtime.routing import Decision, next_nodes
 from agentmap.runtime.subgraph import SubgraphCall
-from agentmap.runtime.usage import LLMUsage, UsageSink
+from agentmap.runtime.usage import UsageSink, step_usage
 from agentmap.services.protocols import (
     ExecutionTrackerProtocol,
     LoggerProtocol,
@@ -53,23 +49,6 @@ from agentmap.workflow.spec import FUNCTIONS_FOLDER, GraphSpec, beside_workflow
 from agentmap.workflow.subgraphs import is_subgraph_node
 
 __all__ = ["AgentBuilder", "GraphRunner", "RunOptions"]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Execution settings the runner needs (a plain copy of ``settings.execution``)."""
-
-    max_steps: int = 1000
-    retry_base_delay: float = RETRY_BASE_DELAY
-    retry_max_delay: float = RETRY_MAX_DELAY
-    checkpoint: bool = True
-    #: ``handled``, ``all_nodes``, ``final_node`` or ``critical_nodes`` (see outcome.py).
-    success_policy: str = "handled"
-    critical_nodes: tuple[str, ...] = ()
-    #: Folders ``func:`` routers load from; ``functions/`` beside the CSV is added.
-    functions_paths: tuple[Path, ...] = ()
-    #: Worker threads for sync agents, shared by every runner of the process.
-    max_threads: int = 64
 
 
 class GraphRunner:
@@ -398,15 +377,25 @@ class GraphRunner:
                 node, state, step, run.run_id, run.initial, run.usage, resume, branch, visit
             )
         except Interrupt as signal:
-            return self._suspend(node, run, branch, visit, signal)
-        ok, delta, chosen, failure, encoded = self._apply(node, outcome, state, run, step)
+            return suspend(run, name, branch, visit, signal, stored=self._journal is not None)
+        ok, delta, chosen, failure, encoded = apply_outcome(
+            node,
+            outcome,
+            state,
+            run.failures,
+            self._encode,
+            self._attempts.failed,
+            run.run_id,
+            step,
+        )
         if changed is not None:
             changed.update(delta)
         duration = self._node_finished(node, run, step, started, ok, outcome[3])
         targets, error = await next_nodes(node, ok, chosen, failure, state, self.graph.nodes)
         if error is not None:
             run.failed_node = name
-        if self._journal is not None:
+        journal = self._journal
+        if journal is not None:
             record = StepRecord(
                 step,
                 name,
@@ -419,75 +408,16 @@ class GraphRunner:
                 time.time() - duration,
                 duration,
                 outcome[3],
-                _usage(run.usage.calls, calls, name),
+                step_usage(run.usage.calls, calls, name),
                 encoded,
             )
-            await self._journal.save(run, record)
-        return targets, error
-
-    def _suspend(
-        self, node: CompiledNode, run: RunProgress, branch: str, visit: int, signal: Interrupt
-    ) -> Decision:
-        """The node called ``interrupt()``: end the run (or branch) ``suspended`` there.
-
-        The node did not finish, so it leaves no step: a resume runs it again.
-        """
-        if self._journal is None:
-            message = (
-                f"node {node.name!r} called interrupt() but runs are not stored "
-                "(no state adapter, or execution.checkpoint is off), so the run could "
-                "never be resumed"
-            )
-            run.failed_node = node.name
-            return (), message
-        path = run.path
-        del path[len(path) - 1 - path[::-1].index(node.name)]
-        run.waiting = Waiting(node.name, signal.question, signal.fields, branch, visit)
-        return (), f"suspended at node {node.name!r}"
-
-    def _apply(
-        self,
-        node: CompiledNode,
-        outcome: Outcome,
-        state: dict[str, Any],
-        run: RunProgress,
-        step: int,
-    ) -> tuple[bool, dict[str, Any], str | None, str, str | None]:
-        """Write the node's outcome into ``state``.
-
-        Returns (success, the fields written, the ``__next__`` choice, the
-        failure message or "", the fields as JSON if the adapter encodes). A
-        result that cannot be written (a missing output, an invalid
-        ``__next__``, a value the state store cannot hold) fails the node here,
-        before anything is stored.
-        """
-        ok, value, error_type, attempts = outcome
-        delta: dict[str, Any] = {}
-        if ok:
             try:
-                raw = write_outputs(node, value, delta)
-                chosen = None if raw is NOT_CHOSEN else check_choice(node, raw)
-                delta[SUCCESS_KEY] = True
-                encoded = self._encode(node.name, delta) if self._encode is not None else None
-            except NodeFailure as failure:
-                error_type, value = failure.error_type, str(failure)
-                self._attempts.failed(run.run_id, node, step, attempts, error_type, value)
-            except StateValueError as failure:
-                error_type, value = type(failure).__name__, str(failure)
-                self._attempts.failed(run.run_id, node, step, attempts, error_type, value)
-            else:
-                state.update(delta)
-                if node.name in run.failures:
-                    del run.failures[node.name]
-                return True, delta, chosen, "", encoded
-        message = run.failures[node.name] = str(value)
-        errors = list(state.get(ERRORS_KEY) or ())
-        errors.append(
-            {"node": node.name, "type": error_type, "message": message, "attempt": attempts}
-        )
-        delta = {ERROR_KEY: message, ERRORS_KEY: errors, SUCCESS_KEY: False}
-        state.update(delta)
-        return False, delta, None, message, None
+                await journal.adapter.save_step(run.run_id, record)
+            except StateError:
+                raise
+            except Exception as exc:  # the store's own error: the run cannot go on durably
+                raise journal.save_failed(run, record, exc) from exc
+        return targets, error
 
     def _node_finished(
         self,
@@ -515,18 +445,3 @@ class GraphRunner:
             )
         )
         return duration
-
-
-def _usage(calls: list[LLMUsage], before: int, node: str) -> dict[str, Any] | None:
-    """The LLM calls ``node`` made in this step, summed (None if it made none)."""
-    if len(calls) == before:
-        return None
-    mine = [c for c in calls[before:] if c.node == node]
-    if not mine:
-        return None
-    costs = [c.cost for c in mine if c.cost is not None]
-    return {
-        "calls": len(mine),
-        "tokens": sum(c.prompt_tokens + c.completion_tokens for c in mine),
-        "cost": sum(costs) if costs else None,
-    }

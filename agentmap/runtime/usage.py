@@ -18,7 +18,7 @@ from typing import Any
 from agentmap.runtime import events as ev
 from agentmap.runtime.context import current_node_or_none
 
-__all__ = ["LLMUsage", "UsageSink", "report_llm_call", "usage_summary"]
+__all__ = ["LLMUsage", "UsageSink", "report_llm_call", "step_usage", "usage_summary"]
 
 
 @dataclass(slots=True)
@@ -106,4 +106,20 @@ def usage_summary(calls: Iterable[LLMUsage]) -> dict[str, Any]:
         "completion_tokens": sum(c.completion_tokens for c in calls),
         "cost": round(sum(costs), 10) if costs else None,
         "by_call": [c.to_dict() for c in calls],
+    }
+
+
+def step_usage(calls: list[LLMUsage], before: int, node: str) -> dict[str, Any] | None:
+    """The LLM calls ``node`` made since the run had ``before`` calls, summed for its
+    checkpoint (None if it made none)."""
+    if len(calls) == before:  # the common case: a step with no LLM call
+        return None
+    mine = [c for c in calls[before:] if c.node == node]
+    if not mine:
+        return None
+    costs = [c.cost for c in mine if c.cost is not None]
+    return {
+        "calls": len(mine),
+        "tokens": sum(c.prompt_tokens + c.completion_tokens for c in mine),
+        "cost": sum(costs) if costs else None,
     }

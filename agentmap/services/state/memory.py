@@ -75,10 +75,13 @@ class MemoryStateAdapter:
         )
 
     async def save_step(self, run_id: str, step: StepRecord) -> None:
-        record = self._record(run_id)
-        if type(step.delta) is not dict:
-            step.delta = dict(step.delta)
-        record.steps.append(step)
+        try:
+            steps = self._runs[run_id].steps
+        except KeyError:
+            self._record(run_id)  # raises, naming the run
+            raise
+        step.delta = dict(step.delta)  # the mapping is ours; its values are shared
+        steps.append(step)
 
     async def finish_run(
         self,
