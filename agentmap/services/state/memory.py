@@ -81,6 +81,9 @@ class MemoryStateAdapter:
             self._record(run_id)  # raises, naming the run
             raise
         step.delta = dict(step.delta)  # the mapping is ours; its values are shared
+        if step.encoded is None and "encode_delta" in self.__dict__:
+            # check_json, and a caller that did not encode as the node wrote (the runner does).
+            step.encoded = _json.encode_delta(step.node, step.delta)
         steps.append(step)
 
     async def finish_run(
