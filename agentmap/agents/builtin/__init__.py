@@ -6,6 +6,7 @@ from agentmap.agents.builtin.collection import AggregatorAgent, SplitterAgent
 from agentmap.agents.builtin.core import DefaultAgent, EchoAgent, FailureAgent, SuccessAgent
 from agentmap.agents.builtin.error_handler import ErrorHandlerAgent
 from agentmap.agents.builtin.formatting import FormatterAgent, SummaryAgent
+from agentmap.agents.builtin.human import HumanAgent
 from agentmap.agents.builtin.input import InputAgent
 from agentmap.agents.builtin.llm import AnthropicAgent, GoogleAgent, LLMAgent, OpenAIAgent
 from agentmap.agents.builtin.orchestrator import OrchestratorAgent
@@ -20,6 +21,7 @@ BUILTIN_AGENTS: dict[str, type[BaseAgent]] = {
     "failure": FailureAgent,
     "branching": BranchingAgent,
     "input": InputAgent,
+    "human": HumanAgent,
     "validator": ValidatorAgent,
     "formatter": FormatterAgent,
     "summary": SummaryAgent,
