@@ -334,6 +334,10 @@ class SqliteStateAdapter:
         """The connection, opened and migrated on first use (call with the lock held)."""
         if self._conn is not None:
             return self._conn
+        if self.path.is_dir():
+            raise StateBackendError(
+                f"cannot open the sqlite state store ({self._store}): it is a folder, not a file"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
