@@ -78,6 +78,7 @@ clean:
 # the existing LangGraph-based AgentMap package (0.9.213).
 bench-env:
 	test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
-	.bench-venv/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-constraints.txt langgraph
+	.bench-venv/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-constraints.txt \
+		langgraph langgraph-checkpoint-sqlite langgraph-checkpoint-postgres 'psycopg[binary]' psycopg-pool
 	test -x .bench-agentmap/bin/python || $(PYTHON) -m venv .bench-agentmap
 	.bench-agentmap/bin/python -m pip install --quiet --disable-pip-version-check -c scripts/bench-agentmap-constraints.txt agentmap==0.9.213
