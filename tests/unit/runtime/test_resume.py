@@ -274,3 +274,54 @@ def test_resume_needs_a_store() -> None:
     stored = asyncio.run(store.load_run(first.run_id))
     with pytest.raises(StateBackendError, match="needs a state adapter"):
         asyncio.run(GraphRunner(CHAIN, Flaky().factory).aresume(stored))
+
+
+def test_an_interrupt_in_a_subgraph_suspends_the_parent_and_resume_reaches_it(
+    tmp_path: Any,
+) -> None:
+    from agentmap.agents.registry import AgentRegistry
+    from agentmap.workflow import load_graph
+
+    csv = tmp_path / "main.csv"
+    csv.write_text(
+        "GraphName,Node,AgentType,Success_Next,Input_Fields,Output_Field,Context\n"
+        "Main,Start,echo,Sub,x,draft,\n"
+        'Main,Sub,graph,End,draft=draft,verdict=result,"{""workflow"": ""::Child""}"\n'
+        "Main,End,echo,,verdict,out,\n"
+        "Child,Ask,echo,Done,draft,answer,\n"
+        "Child,Done,echo,,answer,result,\n"
+    )
+    _, g = load_graph(f"{csv}::Main")
+    calls: Counter[str] = Counter()
+
+    def factory(spec: NodeSpec) -> Any:
+        if spec.name == "Ask":
+
+            def ask(inputs: dict[str, Any]) -> Any:
+                calls["Ask"] += 1
+                return interrupt(f"ok to send {inputs['draft']}?", ["answer"])["answer"]
+
+            return FnAgent("Ask", ask)
+        calls[spec.name] += 1
+        cls = AgentRegistry.with_builtins().get(spec.agent_type)
+        return cls(spec.name, spec.prompt, dict(spec.context))
+
+    store = MemoryStateAdapter()
+    first = GraphRunner(g, factory, state_adapter=store).run({"x": "memo"})
+    assert first.status == "suspended"
+    assert first.waiting is not None
+    assert first.waiting.node == "Sub"
+    assert first.waiting.fields == ("answer",)
+    assert "ok to send memo?" in first.waiting.question
+
+    async def resume() -> Any:
+        stored = await store.load_run(first.run_id)
+        return await GraphRunner(g, factory, state_adapter=store).aresume(stored, {"answer": "yes"})
+
+    result = asyncio.run(resume())
+    assert result.status == "completed", result.error
+    assert result.state["out"] == "yes"
+    assert calls["Ask"] == 2  # interrupted once, answered once
+    child = asyncio.run(store.load_run(f"{first.run_id}/Sub/1"))
+    assert child.status == "completed"
+    assert [s.node for s in child.steps] == ["Ask", "Done"]
