@@ -155,3 +155,22 @@ def test_check_json_refuses_an_initial_state_that_is_not_json() -> None:
         return await adapter.load_run("r")
 
     assert run(scenario()) is None
+
+
+def test_check_json_encodes_a_step_the_caller_did_not_encode() -> None:
+    """The runner encodes as the node writes; a caller that did not still cannot store a
+    value a durable backend would refuse (the suite's torn write, here by name)."""
+    adapter = MemoryStateAdapter(check_json=True)
+    plain = StepRecord(1, "A", {"x": 1})
+    bad = StepRecord(2, "Writer", {"tags": {"a"}})
+
+    async def scenario() -> StoredRun:
+        await adapter.start_run(RunStart("r", "G", {}))
+        await adapter.save_step("r", plain)
+        with pytest.raises(StateValueError, match=r"'Writer'.*'tags'"):
+            await adapter.save_step("r", bad)
+        return await _load(adapter, "r")
+
+    stored = run(scenario())
+    assert stored.path == ["A"]
+    assert plain.encoded == '{"x":1}'

@@ -10,8 +10,6 @@ postgres backends run it in test_state_backends.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agentmap.services.state.memory import MemoryStateAdapter
@@ -34,11 +32,3 @@ class TestMemoryStateAdapterCheckingJson(StateAdapterConformance):
     @pytest.fixture
     def adapter(self) -> MemoryStateAdapter:
         return MemoryStateAdapter(check_json=True)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="memory's save_step does not encode a delta the runner did not encode "
-        "(asked in /work/notes/requests.md); drop this override when it does",
-    )
-    def test_a_torn_write_keeps_earlier_checkpoints(self, adapter: Any) -> None:
-        super().test_a_torn_write_keeps_earlier_checkpoints(adapter)
