@@ -1,8 +1,10 @@
-"""The ``agentmap`` command: ``run``, ``validate``, ``graph``, ``config``, and ``batch``.
+"""The ``agentmap`` command: ``run``, ``validate``, ``graph``, ``config``, ``batch``,
+``resume`` and ``runs``.
 
 Start-up time matters (``agentmap --help`` ≤ 0.3 s, a cold run ≤ 0.5 s), so this
-module, like ``common.py`` (what the commands share) and ``batch.py`` (the batch
-command, registered here), imports only typer; each command imports the
+module, like ``common.py`` (what the commands share), ``batch.py`` and ``runs.py``
+(the batch, resume and runs commands, registered here), imports only typer; each
+command imports the
 container and the engine when it runs. Every user mistake ends as a
 one-paragraph message and exit status 2 (1 for a run that failed), never a
 traceback.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +29,11 @@ from agentmap.cli.common import (
     open_application,
     split_names,
 )
+from agentmap.cli.runs import resume, run_with_store, runs_app
+
+if TYPE_CHECKING:
+    from agentmap.runtime.result import RunResult
+    from containers.application import Application
 
 __all__ = ["app", "main"]
 
@@ -83,18 +90,29 @@ def run(
     env: EnvOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Run a workflow and print its result. Exit 0 completed, 1 failed, 2 invalid input."""
+    """Run a workflow and print its result.
+
+    Exit 0 completed, or suspended (a node waits for a person: it prints the
+    `agentmap resume` command that goes on), 1 failed, 2 invalid input.
+    """
     initial = _parse_state(state, state_file)
 
-    def execute() -> Any:
-        with open_application(env) as application:
-            return application.run(workflow, initial, graph=graph)
+    async def execute(application: Application) -> tuple[RunResult, str]:
+        result = await application.arun(workflow, initial, graph=graph)
+        return result, application.settings.state.backend
 
-    result = guard(execute)
+    result, backend = run_with_store(env, execute)
     from agentmap.cli.output import print_result
 
-    print_result(result, as_json=json_output)
-    raise typer.Exit(0 if result.success else 1)
+    print_result(result, as_json=json_output, env=env)
+    if result.status == "suspended" and backend == "memory":
+        typer.echo(
+            "warning: state.backend is memory, so this suspended run ends with this process "
+            "and cannot be resumed; set AGENTMAP_STATE__BACKEND=sqlite (or an --env that "
+            "does) to keep it",
+            err=True,
+        )
+    raise typer.Exit(1 if result.status == "failed" else 0)
 
 
 @app.command()
@@ -203,6 +221,8 @@ def config(
 
 
 app.command()(batch)
+app.command()(resume)
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:
