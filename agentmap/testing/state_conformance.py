@@ -7,6 +7,7 @@ suite's ``clock`` if it takes one, so time moves without sleeping::
 
     import pytest
 
+    from agentmap.services.state.sqlite import SqliteStateAdapter
     from agentmap.testing.state_conformance import ManualClock, StateAdapterConformance
 
     class TestSqliteStateAdapter(StateAdapterConformance):
@@ -16,10 +17,10 @@ suite's ``clock`` if it takes one, so time moves without sleeping::
 
         @pytest.fixture
         def adapter(self, clock, tmp_path):
-            return SqliteStateAdapter(tmp_path / "runs.db", clock=clock)
+            return SqliteStateAdapter(tmp_path / "runs.sqlite3", clock=clock)
 
         async def break_connection(self, adapter):  # optional: see below
-            adapter._connection.close()
+            adapter._conn.close()  # behind the adapter's back
 
 The adapter's timestamps (``created_at``/``updated_at``, hence listing order
 and ``prune``) are tested through ``await clock.advance(seconds)``: a
@@ -43,7 +44,12 @@ concurrent runs neither lose nor mix steps, ``list_runs``/``fork_run``/
 ``prune``/``reopen_run`` behave as documented, a value that cannot be stored
 is refused without harming what is stored, and a broken connection never
 loses a step silently. An adapter must see its own writes: ``load_run`` returns
-everything ``save_step`` accepted, whatever the durability mode.
+everything ``save_step`` accepted, whatever the durability mode. Writing to a
+run that was never started (``save_step``, ``finish_run``, ``reopen_run``,
+``fork_run``) is a ``KeyError`` naming the run. The tests of a run's life,
+listing, fork and prune live in ``agentmap.testing._state_runs``, the
+fixtures and helpers in ``agentmap.testing._state_support``; this class
+inherits them all, and is the one to subclass.
 
 Optional parts are skipped with a reason: the JSON checks for an adapter
 without ``encode_delta`` (``EncodingStateAdapter``), and the broken connection

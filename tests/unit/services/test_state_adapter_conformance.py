@@ -10,6 +10,9 @@ postgres backends run it in test_state_backends.py.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from agentmap.services.state.memory import MemoryStateAdapter
@@ -32,3 +35,17 @@ class TestMemoryStateAdapterCheckingJson(StateAdapterConformance):
     @pytest.fixture
     def adapter(self) -> MemoryStateAdapter:
         return MemoryStateAdapter(check_json=True)
+
+
+def test_the_suites_are_exported_by_the_test_kit_on_first_use() -> None:
+    """``agentmap.testing`` is loaded by every pytest run (its plugin): the suites are
+    imported only when asked for."""
+    code = (
+        "import sys, agentmap.testing as kit\n"
+        "assert 'agentmap.testing.state_conformance' not in sys.modules\n"
+        "from agentmap.testing.state_conformance import StateAdapterConformance\n"
+        "assert kit.StateAdapterConformance is StateAdapterConformance\n"
+        "assert {'CacheConformance', 'TrackerConformance'} <= set(dir(kit))\n"
+        "assert all(getattr(kit, name) for name in kit.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
