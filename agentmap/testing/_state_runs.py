@@ -229,7 +229,7 @@ class RunLifecycleCases(StateSuiteBase):
 
     # ------------------------------------------------------------------ fork
 
-    def test_fork_copies_the_run_up_to_amake_step(self, adapter: Any, clock: Clock) -> None:
+    def test_fork_copies_the_run_up_to_a_step(self, adapter: Any, clock: Clock) -> None:
         steps = [
             make_step(n, f"N{n}", {"n": n, f"s{n}": True}, route=(f"N{n + 1}",), usage={"calls": n})
             for n in range(1, 6)
