@@ -57,10 +57,16 @@ T = TypeVar("T")
 #: Seconds a write waits for another process's transaction before failing.
 BUSY_TIMEOUT = 5.0
 
+# Steps are keyed by the run's integer ``id``, not its id text: run ids are
+# random (uuid), and a key in random order puts every step into a different
+# page of a large file (65 µs per step with 3,000 runs stored, against 21 in
+# key order, measured). WITHOUT ROWID: a run's steps lie together in key order,
+# one b-tree written per step and one range read on resume.
 _V1 = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE runs (
-        run_id TEXT PRIMARY KEY,
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE,
         graph TEXT NOT NULL,
         workflow TEXT,
         fingerprint TEXT,
@@ -77,10 +83,8 @@ _V1 = (
     "CREATE INDEX runs_by_status ON runs (status, created_at)",
     "CREATE INDEX runs_by_graph ON runs (graph, created_at)",
     "CREATE INDEX runs_by_updated ON runs (updated_at)",
-    # WITHOUT ROWID: the steps of a run lie together in primary-key order, one
-    # b-tree to write per step and one range to read on resume.
     """CREATE TABLE steps (
-        run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        run_key INTEGER NOT NULL,
         step INTEGER NOT NULL,
         node TEXT NOT NULL,
         branch TEXT NOT NULL,
@@ -93,7 +97,7 @@ _V1 = (
         duration REAL,
         attempts INTEGER,
         usage TEXT,
-        PRIMARY KEY (run_id, step)
+        PRIMARY KEY (run_key, step)
     ) WITHOUT ROWID""",
 )
 
@@ -108,12 +112,16 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?"
-_STEP_SELECT = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps WHERE run_id = ? ORDER BY step"
-# OR REPLACE: writing a step again (a retried write) stores it once.
+_KEY = "(SELECT id FROM runs WHERE run_id = ?)"
+_STEP_FIELDS = ", ".join(STEP_COLUMNS[1:])  # after run_id, which steps hold as run_key
+_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)}, id FROM runs WHERE run_id = ?"
+# The run id is the caller's; rows come out in STEP_COLUMNS order for ``decode_step``.
+_STEP_SELECT = f"SELECT ?, {_STEP_FIELDS} FROM steps WHERE run_key = ? ORDER BY step"
+# One statement per step. The key lookup is NULL for an unknown run, which the
+# NOT NULL constraint refuses; OR REPLACE: writing a step again stores it once.
 _INSERT_STEP = (
-    f"INSERT OR REPLACE INTO steps ({', '.join(STEP_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(STEP_COLUMNS))})"
+    f"INSERT OR REPLACE INTO steps (run_key, {_STEP_FIELDS}) "
+    f"VALUES ({_KEY}, {', '.join('?' * (len(STEP_COLUMNS) - 1))})"
 )
 _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
@@ -125,8 +133,8 @@ _REOPEN = (
 )
 _SUMMARY_SELECT = (
     "SELECT r.run_id, r.graph, r.status, r.created_at, r.updated_at, r.error, r.workflow, "
-    "r.parent_run_id, (SELECT count(*) FROM steps s WHERE s.run_id = r.run_id), "
-    "(SELECT s.node FROM steps s WHERE s.run_id = r.run_id ORDER BY s.step DESC LIMIT 1) "
+    "r.parent_run_id, (SELECT count(*) FROM steps s WHERE s.run_key = r.id), "
+    "(SELECT s.node FROM steps s WHERE s.run_key = r.id ORDER BY s.step DESC LIMIT 1) "
     "FROM runs r"
 )
 _FORK_RUN = (
@@ -135,8 +143,12 @@ _FORK_RUN = (
     "run_id, ? FROM runs WHERE run_id = ?"
 )
 _FORK_STEPS = (
-    f"INSERT INTO steps ({', '.join(STEP_COLUMNS)}) "
-    f"SELECT ?, {', '.join(STEP_COLUMNS[1:])} FROM steps WHERE run_id = ? AND step <= ?"
+    f"INSERT INTO steps (run_key, {_STEP_FIELDS}) "
+    f"SELECT ?, {_STEP_FIELDS} FROM steps WHERE run_key = {_KEY} AND step <= ?"
+)
+_PRUNE = (
+    "DELETE FROM steps WHERE run_key IN (SELECT id FROM runs WHERE updated_at < ?)",
+    "DELETE FROM runs WHERE updated_at < ?",
 )
 #: The run ids this process knows exist, kept to check ``save_step`` without a query.
 _MAX_KNOWN = 10_000
@@ -228,10 +240,11 @@ class SqliteStateAdapter:
         def fork(conn: sqlite3.Connection) -> bool:
             conn.execute("BEGIN IMMEDIATE")
             _delete(conn, new_run_id)
-            if not conn.execute(_FORK_RUN, (new_run_id, now, now, step, run_id)).rowcount:
+            copied = conn.execute(_FORK_RUN, (new_run_id, now, now, step, run_id))
+            if not copied.rowcount:
                 conn.execute("ROLLBACK")
                 return False
-            conn.execute(_FORK_STEPS, (new_run_id, run_id, step))
+            conn.execute(_FORK_STEPS, (copied.lastrowid, run_id, step))
             conn.execute("COMMIT")
             return True
 
@@ -241,11 +254,17 @@ class SqliteStateAdapter:
 
     async def prune(self, older_than: float) -> int:
         await self._buffer.barrier()
-        # The foreign key deletes their steps with them.
-        sql = "DELETE FROM runs WHERE updated_at < ?"
-        deleted = self._locked(lambda conn: conn.execute(sql, (older_than,)).rowcount, "prune")
+
+        def prune(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_PRUNE[0], (older_than,))
+            deleted = conn.execute(_PRUNE[1], (older_than,)).rowcount
+            conn.execute("COMMIT")
+            return int(deleted)
+
+        deleted = self._locked(prune, "prune")
         self._known.clear()
-        return int(deleted)
+        return deleted
 
     async def _write(self, ops: list[Op]) -> None:
         """Apply ``ops`` in one transaction (the ``WriteBuffer``'s write)."""
@@ -261,7 +280,9 @@ class SqliteStateAdapter:
 
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
             row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
-            return row, [] if row is None else conn.execute(_STEP_SELECT, (run_id,)).fetchall()
+            if row is None:
+                return None, []
+            return row, conn.execute(_STEP_SELECT, (run_id, row[-1])).fetchall()
 
         row, rows = self._locked(read, "read from")
         if row is None:
@@ -289,7 +310,7 @@ class SqliteStateAdapter:
         sql = _SUMMARY_SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.rowid DESC"
+        sql += " ORDER BY r.created_at DESC, r.id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
@@ -354,7 +375,6 @@ class SqliteStateAdapter:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
@@ -436,9 +456,17 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 def _apply_all(conn: sqlite3.Connection, ops: list[Op]) -> list[Op]:
     """Apply ``ops`` in one transaction; returns those whose run does not exist."""
-    if len(ops) == 1 and ops[0][0] == "step":
-        # One statement is its own transaction: no BEGIN/COMMIT round trips per step.
-        return [] if _apply(conn, ops[0]) else ops
+    if len(ops) == 1:  # sync durability: one statement is its own transaction
+        op = ops[0]
+        if op[0] != "start":
+            return [] if _apply(conn, op) else ops
+        try:
+            conn.execute(_INSERT_RUN, op[1])  # a new run id, the common case
+            return []
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+        # Restarting a stored run: its old steps go in the same transaction.
     conn.execute("BEGIN IMMEDIATE")
     missing = [op for op in ops if not _apply(conn, op)]
     conn.execute("COMMIT")
@@ -452,8 +480,9 @@ def _apply(conn: sqlite3.Connection, op: Op) -> bool:
         try:
             conn.execute(_INSERT_STEP, params)
         except sqlite3.IntegrityError as exc:
-            # The foreign key: the batch's other ops are still written, this one reported.
-            if "FOREIGN KEY" not in str(exc):
+            # Its run is not stored (deleted by another process since): the batch's
+            # other ops are still written, this one is reported.
+            if "NOT NULL" not in str(exc):
                 raise
             return False
         return True
@@ -469,7 +498,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> bool:
 
 
 def _delete(conn: sqlite3.Connection, run_id: str) -> None:
-    conn.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
+    conn.execute(f"DELETE FROM steps WHERE run_key = {_KEY}", (run_id,))
     conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
 

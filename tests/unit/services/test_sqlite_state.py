@@ -256,9 +256,13 @@ def test_a_corrupt_row_names_run_and_step_and_changes_nothing(tmp_path: Path) ->
     asyncio.run(_store_run(adapter, "bad", steps=3))
     asyncio.run(_store_run(adapter, "good", steps=3))
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("UPDATE steps SET delta = '{\"n\": 2' WHERE run_id = 'bad' AND step = 2")
+        conn.execute(
+            "UPDATE steps SET delta = '{\"n\": 2' WHERE step = 2 "
+            "AND run_key = (SELECT id FROM runs WHERE run_id = 'bad')"
+        )
         conn.execute("UPDATE runs SET waiting = '[1]' WHERE run_id = 'good'")
-    before = _peek(path, "SELECT * FROM steps ORDER BY run_id, step")
+    stored = "SELECT * FROM steps WHERE run_key IN (SELECT id FROM runs WHERE run_id != 'after')"
+    before = _peek(path, stored)
 
     async def scenario() -> tuple[Any, ...]:
         with pytest.raises(StateBackendError) as bad_step:
@@ -280,22 +284,20 @@ def test_a_corrupt_row_names_run_and_step_and_changes_nothing(tmp_path: Path) ->
     }
     assert after is not None
     assert after.path == ["N1", "N2"]
-    assert _peek(path, "SELECT * FROM steps WHERE run_id != 'after' ORDER BY run_id, step") == (
-        before
-    )
+    assert _peek(path, stored) == before
 
 
 def test_a_step_of_a_run_deleted_by_another_process_is_a_key_error(tmp_path: Path) -> None:
-    """The foreign key catches it: the adapter thought the run was there."""
+    """The step's insert finds no run (the adapter thought it was there): KeyError."""
     path = tmp_path / "state.sqlite3"
     adapter = SqliteStateAdapter(path)
 
     async def scenario() -> None:
         await adapter.start_run(RunStart("r1", "G", {}))
         await adapter.save_step("r1", _step(1))
-        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("DELETE FROM runs WHERE run_id = 'r1'")
+        other = SqliteStateAdapter(path)
+        assert await other.prune(float("inf")) == 1
+        await other.close()
         with pytest.raises(KeyError, match=r"'r1'.*start_run"):
             await adapter.save_step("r1", _step(2))
         with pytest.raises(KeyError, match=r"'r1'.*start_run"):
