@@ -86,7 +86,21 @@ SUMMARY_COLUMNS = (
     "last_node",
 )
 
-_EMPTY_ROUTE = "[]"
+#: Route JSON by route: a graph takes the same few routes over and over, and
+#: encoding one costs as much as a small delta (bounded: cleared when full).
+_ROUTES: dict[tuple[str, ...], str] = {(): "[]"}
+_MAX_ROUTES = 4096
+
+
+def _route(route: tuple[str, ...]) -> str:
+    if type(route) is not tuple:
+        route = tuple(route)
+    text = _ROUTES.get(route)
+    if text is None:
+        if len(_ROUTES) >= _MAX_ROUTES:
+            _ROUTES.clear()
+        text = _ROUTES[route] = _json.encode(list(route))
+    return text
 
 
 def run_row(run: RunStart, initial_state: str, now: float) -> tuple[Any, ...]:
@@ -110,7 +124,6 @@ def run_row(run: RunStart, initial_state: str, now: float) -> tuple[Any, ...]:
 
 def step_row(run_id: str, step: StepRecord, delta: str) -> tuple[Any, ...]:
     """The ``steps`` row of ``step`` (``delta`` already JSON text, see ``encode_delta``)."""
-    route = step.route
     usage = step.usage
     return (
         run_id,
@@ -119,7 +132,7 @@ def step_row(run_id: str, step: StepRecord, delta: str) -> tuple[Any, ...]:
         step.branch,
         step.visit,
         delta,
-        _json.encode(list(route)) if route else _EMPTY_ROUTE,
+        _route(step.route),
         bool(step.ok),
         bool(step.final),
         step.started_at,
