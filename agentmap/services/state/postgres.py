@@ -1,0 +1,542 @@
+"""Runs and checkpoints in PostgreSQL: shared by every process that points at one database.
+
+The one module that imports psycopg and psycopg_pool, lazily, when the
+adapter is built (``pip install 'agentmap[postgres]'``). The tables live in
+their own schema (``state.schema_name``), created with a version number on
+first use; ``_pg_schema`` has the SQL and the migrations.
+
+Event loops: a psycopg async pool belongs to the loop that opened it, and
+``Application.run`` starts a new loop (``asyncio.run``) per call while the
+container hands every run the same adapter. So each running loop gets its
+own pool and write buffer (``PerLoop``), closed when that loop shuts down,
+after what it still had queued is written.
+
+Cost: in ``sync`` durability a checkpoint is one statement, one round trip
+(an ``INSERT ... ON CONFLICT`` in autocommit: atomic, and idempotent by
+(run_id, step), so a write retried after a lost connection is never stored
+twice). Batches (``async``/``exit``) are one transaction sent as a pipeline.
+A connection the server dropped (restart, ``pg_terminate_backend``) is
+noticed by the write that uses it: the pool is checked and the write retried
+once; if that fails too the run fails with ``StateBackendError``, never
+silently. The URL's password never appears in a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from agentmap.errors import ConfigurationError, MissingExtraError, StateBackendError
+from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
+from agentmap.services.llm.loops import PerLoop
+from agentmap.services.state import _json
+from agentmap.services.state._pg_schema import SCHEMA_VERSION, Statements
+from agentmap.services.state._sql import (
+    decode_run,
+    decode_step,
+    decode_summary,
+    run_row,
+    step_row,
+)
+from agentmap.services.state._writes import Durability, Op, WriteBuffer
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+    from pydantic import SecretStr
+
+    from agentmap.settings import StateSettings
+
+__all__ = ["PostgresStateAdapter"]
+
+T = TypeVar("T")
+#: Seconds to wait for a connection (a ``connect_timeout`` in the URL wins for connecting).
+_CONNECT_TIMEOUT = 5.0
+_SETTING = "state.url"
+_READ_ONLY = "25006"
+#: The run ids this process knows exist, kept to check ``save_step`` without a query.
+_MAX_KNOWN = 10_000
+
+
+class _Binding:
+    """One event loop's pool and write buffer."""
+
+    def __init__(self, adapter: PostgresStateAdapter) -> None:
+        self.adapter = adapter
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = adapter._new_pool(self._track)
+        self._connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
+        self.buffer = WriteBuffer(adapter.durability, self.write)
+        self.opened = False
+        self.closed = False
+        self._opening = asyncio.Lock()
+        # Batches (async, exit) are written one after the other, in the order they were
+        # taken: on a pool two could commit out of order (a run's end before its start).
+        # In sync mode each run awaits its own writes, so runs write in parallel.
+        self.serial = asyncio.Lock() if adapter.durability != "sync" else None
+
+    async def open(self) -> None:
+        async with self._opening:
+            if not self.opened:
+                try:
+                    await self.adapter._open_pool(self.pool)
+                except BaseException:
+                    self.closed = True
+                    raise
+                self.opened = True
+
+    async def write(self, ops: list[Op]) -> None:
+        if self.serial is None:
+            await self.adapter._apply(self.pool, ops)
+            return
+        async with self.serial:
+            await self.adapter._apply(self.pool, ops)
+
+    async def _track(self, conn: AsyncConnection[Any]) -> None:
+        """The pool's ``configure``: remember each connection it makes, to close at the end."""
+        self._connections.add(conn)
+
+    async def settled(self) -> None:
+        """Return once everything queued, and any batch still being written, is stored."""
+        await self.buffer.barrier()
+        if self.serial is not None:
+            async with self.serial:
+                pass
+
+    async def close(self) -> None:
+        """Write what is queued, then close the pool (also when the loop shuts down)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.opened:
+                try:
+                    await self.buffer.barrier()
+                except asyncio.CancelledError:
+                    # asyncio.run cancels a pending background flush before it closes the
+                    # loop's generators (which call this): its operations are still queued.
+                    await self.buffer.barrier()
+        finally:
+            await self._close_pool()
+
+    async def _close_pool(self) -> None:
+        try:
+            await self.pool.close()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # The loop is shutting down: asyncio.run cancelled the pool's worker tasks
+            # before closing generators, and pool.close() stops at waiting for them,
+            # leaving its connections open. Close them here.
+            for conn in list(self._connections):
+                await conn.close()
+
+
+class PostgresStateAdapter:
+    """``StateAdapterProtocol`` and ``EncodingStateAdapter`` on PostgreSQL (psycopg 3)."""
+
+    def __init__(
+        self,
+        url: str | SecretStr,
+        *,
+        schema: str = "agentmap",
+        durability: Durability = "sync",
+        min_size: int = 1,
+        max_size: int = 10,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            import psycopg
+            import psycopg_pool
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:
+            raise MissingExtraError("psycopg", "postgres", "state.backend=postgres") from None
+        if durability not in ("sync", "async", "exit"):
+            raise ValueError(f"durability must be sync, async or exit, not {durability!r}")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigurationError(
+                f"state.pool_min_size ({min_size}) must be between 0 and "
+                f"state.pool_max_size ({max_size}), which must be at least 1"
+            )
+        self._psycopg = psycopg
+        self._pools = psycopg_pool
+        self._conninfo = url if isinstance(url, str) else url.get_secret_value()
+        self.display_url = _redact(self._conninfo)
+        try:
+            params = conninfo_to_dict(self._conninfo)
+        except psycopg.Error as exc:
+            raise ConfigurationError(
+                f"{_SETTING} {self.display_url!r} is not a PostgreSQL URL: {_line(exc)}"
+            ) from None
+        self._secrets = _secrets(self._conninfo, params)
+        self.address = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
+        if "application_name" not in params:  # who is who in pg_stat_activity
+            self._connect_kwargs["application_name"] = f"agentmap state {schema}"[:63]
+        if "connect_timeout" not in params:
+            self._connect_kwargs["connect_timeout"] = int(_CONNECT_TIMEOUT)
+        self.schema = schema
+        self._sql = Statements.for_schema(schema)
+        self.durability: Durability = durability
+        self.min_size, self.max_size = min_size, max_size
+        self._clock = clock
+        self._loops: PerLoop[_Binding] = PerLoop(lambda: _Binding(self))
+        self._schema_ready = False
+        self._store = f"the PostgreSQL state store at {self.address}, schema {schema!r}"
+        # Runs started (or found) here and not finished: their steps need no existence check.
+        self._known: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, state: StateSettings) -> PostgresStateAdapter:
+        if state.url is None:
+            raise ConfigurationError(
+                "state.backend is postgres but state.url is not set: set AGENTMAP_STATE__URL "
+                "(or state.url in the settings file), e.g. postgresql://user:password@host:5432/db"
+            )
+        return cls(
+            state.url,
+            schema=state.schema_name,
+            durability=state.durability,
+            min_size=state.pool_min_size,
+            max_size=state.pool_max_size,
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresStateAdapter({self.display_url!r}, schema={self.schema!r})"
+
+    # ------------------------------------------------------------------ protocol
+
+    def encode_delta(self, node: str, delta: Mapping[str, Any]) -> str:
+        return _json.encode_delta(node, delta)
+
+    async def open(self) -> None:
+        """Connect this loop's pool and create or migrate the schema: fails fast and clearly."""
+        await self._binding()
+
+    async def close(self) -> None:
+        """Write what this loop queued and close its pool (other loops' close with them)."""
+        await self._loops.aclose()
+
+    async def start_run(self, run: RunStart) -> None:
+        row = run_row(run, _json.encode_delta(None, run.initial_state), self._clock())
+        if len(self._known) >= _MAX_KNOWN:
+            self._known.clear()
+        self._known.add(run.run_id)
+        await (await self._binding()).buffer.add(("start", (run.run_id, *row)))
+
+    async def save_step(self, run_id: str, step: StepRecord) -> None:
+        if run_id not in self._known:
+            await self._require(run_id)
+        delta = step.encoded
+        if delta is None:
+            delta = _json.encode_delta(step.node, step.delta)
+        await (await self._binding()).buffer.add(("step", step_row(run_id, step, delta)))
+
+    async def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        waiting: Waiting | None = None,
+    ) -> None:
+        if run_id not in self._known:
+            await self._require(run_id)
+        text = None if waiting is None else _json.encode(waiting.to_dict())
+        message = None if error is None else _json.encode(error)
+        op = ("finish", (status, message, text, self._clock(), run_id))
+        await (await self._binding()).buffer.barrier(op)
+        self._known.discard(run_id)
+
+    async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
+        if run_id not in self._known:
+            await self._require(run_id)
+        text = None if fingerprint is None else _json.encode(fingerprint)
+        await (await self._binding()).buffer.barrier(("reopen", (text, self._clock(), run_id)))
+        self._known.add(run_id)
+
+    async def load_run(self, run_id: str) -> StoredRun | None:
+        sql = self._sql
+
+        async def load(conn: AsyncConnection[Any]) -> tuple[Any, list[Any]]:
+            async with conn.pipeline():  # both queries in one round trip
+                run = await conn.execute(sql.load_run, (run_id,))
+                steps = await conn.execute(sql.load_steps, (run_id,))
+            return await run.fetchone(), await steps.fetchall()
+
+        row, rows = await self._read(load, f"loading run {run_id!r}")
+        if row is None:
+            return None
+        store = self._store
+        return decode_run(_error_text(row), [decode_step(r, store) for r in rows], store)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        graph: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs, newest first; the step count and last node come from an aggregate."""
+        params = {
+            "status": status,
+            "graph": graph,
+            "limit": None if limit is None else max(0, int(limit)),
+        }
+
+        async def fetch(conn: AsyncConnection[Any]) -> list[Any]:
+            return await (await conn.execute(self._sql.list_runs, params)).fetchall()
+
+        return [decode_summary(_error_text(row)) for row in await self._read(fetch, "listing runs")]
+
+    async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
+        if run_id == new_run_id:
+            raise ValueError(f"cannot fork run {run_id!r} onto itself: give a new run id")
+        sql = self._sql
+        params = {"old": run_id, "new": new_run_id, "step": step, "now": self._clock()}
+
+        async def fork(conn: AsyncConnection[Any]) -> bool:
+            found = False
+            async with conn.transaction():
+                await conn.execute(sql.fork_delete, params)
+                if (await conn.execute(sql.fork_run, params)).rowcount == 0:
+                    raise self._psycopg.Rollback()  # the source is not stored: change nothing
+                await conn.execute(sql.fork_steps, params)
+                found = True
+            return found
+
+        if not await self._read(fork, f"forking run {run_id!r}"):
+            raise _unknown(run_id)
+        self._known.add(new_run_id)
+
+    async def prune(self, older_than: float) -> int:
+        async def delete(conn: AsyncConnection[Any]) -> int:
+            return (await conn.execute(self._sql.prune, (older_than,))).rowcount
+
+        deleted = await self._read(delete, "pruning runs")
+        self._known.clear()
+        return deleted
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _binding(self) -> _Binding:
+        binding = await self._loops.get()
+        if not binding.opened:
+            await binding.open()
+        return binding
+
+    async def _read(self, work: Callable[[AsyncConnection[Any]], Awaitable[T]], doing: str) -> T:
+        """``work`` on a pool connection once what this loop queued is written."""
+        binding = await self._binding()
+        await binding.settled()
+        return await self._on_connection(binding.pool, work, doing)
+
+    async def _require(self, run_id: str) -> None:
+        """KeyError unless ``run_id`` is stored (for a run this process did not start)."""
+
+        async def exists(conn: AsyncConnection[Any]) -> Any:
+            return await (await conn.execute(self._sql.exists, (run_id,))).fetchone()
+
+        binding = await self._binding()
+        if await self._on_connection(binding.pool, exists, f"looking up run {run_id!r}") is None:
+            raise _unknown(run_id)
+        self._known.add(run_id)
+
+    def _new_pool(
+        self, configure: Callable[[AsyncConnection[Any]], Awaitable[None]]
+    ) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        return self._pools.AsyncConnectionPool(
+            self._conninfo,
+            kwargs=self._connect_kwargs,
+            configure=configure,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            open=False,
+            timeout=_CONNECT_TIMEOUT,
+            name=f"agentmap-state-{self.schema}",
+        )
+
+    async def _open_pool(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+        if not self._schema_ready:
+            # A direct connection first: its error says why (refused, auth, no database),
+            # where the pool would only time out.
+            await self._migrate()
+        try:
+            await pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+        except self._pools.PoolTimeout:
+            await pool.close()
+            await self._migrate()  # the server went away since: raises with the reason
+            raise self._unreachable("the pool's connections timed out") from None
+
+    async def _migrate(self) -> None:
+        """Create the schema or bring it to ``SCHEMA_VERSION``, under an advisory lock."""
+        psycopg = self._psycopg
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
+        except psycopg.Error as exc:
+            raise self._unreachable(_line(exc)) from None
+        sql = self._sql
+        async with conn:
+            try:
+                version = await self._version(conn)
+                if version != SCHEMA_VERSION:
+                    async with conn.transaction():
+                        key = f"agentmap.state:{self.schema}"
+                        await conn.execute(b"SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                        await conn.execute(sql.create_schema)
+                        await conn.execute(sql.create_version_table)
+                        version = await self._version(conn) or 0
+                        for number, statements in sql.migrations:
+                            if number > version:
+                                for statement in statements:
+                                    await conn.execute(statement)
+                                await conn.execute(sql.set_version, (number,))
+            except psycopg.Error as exc:
+                raise self._failure(exc, "creating the schema") from None
+        self._schema_ready = True
+
+    async def _version(self, conn: AsyncConnection[Any]) -> int | None:
+        """The schema's version (None: no schema yet); a newer one than ours is refused."""
+        found = await (
+            await conn.execute(b"SELECT to_regclass(%s)", (f'"{self.schema}".schema_version',))
+        ).fetchone()
+        if found is None or found[0] is None:
+            return None
+        row = await (await conn.execute(self._sql.version)).fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateBackendError(
+                f"the state schema {self.schema!r} at {self.address} is at version {version}, "
+                f"newer than this AgentMap's {SCHEMA_VERSION}: upgrade AgentMap, or set "
+                f"state.schema_name to another schema ({_SETTING} {self.display_url})"
+            )
+        return version
+
+    async def _apply(self, pool: AsyncConnectionPool[AsyncConnection[Any]], ops: list[Op]) -> None:
+        """Write ``ops`` in one transaction: one statement alone, a pipeline for several."""
+        sql = self._sql
+        statements = [(getattr(sql, kind), params) for kind, params in ops]
+
+        async def write(conn: AsyncConnection[Any]) -> list[int]:
+            if len(statements) == 1:
+                return [(await conn.execute(*statements[0])).rowcount]
+            async with conn.pipeline(), conn.transaction():
+                cursors = [await conn.execute(query, params) for query, params in statements]
+            return [cursor.rowcount for cursor in cursors]
+
+        try:
+            counts = await self._on_connection(pool, write, "storing a checkpoint")
+        except KeyError:  # a step of a run deleted behind our back (another process pruned)
+            if len(ops) == 1:
+                raise _unknown(ops[0][1][0]) from None
+            raise
+        for (_, params), count in zip(ops, counts, strict=True):
+            if count == 0:  # finish or reopen of a run that is no longer stored
+                self._known.discard(params[-1])
+                raise _unknown(params[-1])
+
+    async def _on_connection(
+        self,
+        pool: AsyncConnectionPool[AsyncConnection[Any]],
+        work: Callable[[AsyncConnection[Any]], Awaitable[T]],
+        doing: str,
+    ) -> T:
+        """``work`` on a pool connection, retried once on a connection the server dropped."""
+        psycopg = self._psycopg
+        for attempt in (1, 2):
+            conn: AsyncConnection[Any] | None = None
+            try:
+                async with pool.connection() as conn:
+                    return await work(conn)
+            except self._pools.PoolTimeout:
+                raise self._unreachable(f"no connection within {_CONNECT_TIMEOUT:g} s") from None
+            except psycopg.errors.ForeignKeyViolation as exc:
+                detail = exc.diag.message_detail or ""  # Key (run_id)=(...) is not present ...
+                self._known.clear()
+                raise KeyError(
+                    f"a step of an unknown run: call start_run first. {detail}"
+                ) from None
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and conn is not None and conn.broken:
+                    await pool.check()  # drops every connection the server closed
+                    continue
+                raise self._failure(exc, doing) from None
+            except psycopg.Error as exc:
+                raise self._failure(exc, doing) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unreachable(self, reason: str) -> StateBackendError:
+        return StateBackendError(
+            f"cannot connect to the PostgreSQL state store at {self.address}: "
+            f"{self._scrub(reason)}. Check {_SETTING} ({self.display_url}; "
+            "AGENTMAP_STATE__URL) and that the server is running"
+        )
+
+    def _failure(self, exc: Exception, doing: str) -> StateBackendError:
+        """One line naming the store and the setting; the password scrubbed out."""
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate == _READ_ONLY:
+            what = "is read-only"
+        elif sqlstate.startswith("53"):
+            what = "is full or out of resources"
+        elif isinstance(exc, self._psycopg.OperationalError) and not sqlstate:
+            what = "lost its connection"
+        else:
+            what = "failed"
+        return StateBackendError(
+            f"{self._store} {what} while {doing}: {self._scrub(_line(exc))} "
+            f"({_SETTING} {self.display_url}; AGENTMAP_STATE__URL)"
+        )
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _error_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with its ``error`` (a JSON string, 6th in runs and summaries) decoded."""
+    if row[5] is None:
+        return row
+    return (*row[:5], _json.decode(row[5]), *row[6:])
+
+
+def _unknown(run_id: str) -> KeyError:
+    return KeyError(f"unknown run {run_id!r}: call start_run first")
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|&)password=)[^&]*")
+_KV_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def _redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``: safe to print."""
+    if "://" not in url:
+        return _KV_PASSWORD.sub(r"\1***", url)
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    return urlunsplit(
+        parts._replace(netloc=netloc, query=_QUERY_PASSWORD.sub(r"\1***", parts.query))
+    )
+
+
+def _secrets(url: str, params: Mapping[str, Any]) -> list[str]:
+    """The password as written and as decoded, to scrub from any server or driver message."""
+    found = {str(params.get("password") or "")}
+    if "://" in url:
+        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            raw = userinfo.split(":", 1)[1]
+            found |= {raw, unquote(raw)}
+    return sorted((s for s in found if s), key=len, reverse=True)
