@@ -482,7 +482,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> bool:
         except sqlite3.IntegrityError as exc:
             # Its run is not stored (deleted by another process since): the batch's
             # other ops are still written, this one is reported.
-            if "NOT NULL" not in str(exc):
+            if "steps.run_key" not in str(exc):
                 raise
             return False
         return True
