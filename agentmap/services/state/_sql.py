@@ -17,7 +17,7 @@ the sqlite backend without psycopg.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentmap.errors import StateBackendError
@@ -28,6 +28,7 @@ __all__ = [
     "RUN_COLUMNS",
     "STEP_COLUMNS",
     "SUMMARY_COLUMNS",
+    "corrupt_error",
     "decode_run",
     "decode_step",
     "decode_summary",
@@ -92,6 +93,13 @@ _ROUTES: dict[tuple[str, ...], str] = {(): "[]"}
 _MAX_ROUTES = 4096
 
 
+#: Routes read, by their JSON text (bounded like ``_ROUTES``).
+_READ_ROUTES: dict[str, tuple[str, ...]] = {"[]": ()}
+# The decoder's own scanner (typeshed does not list ``scan_once``).
+_scan: Callable[[str, int], tuple[Any, int]]
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 def _route(route: tuple[str, ...]) -> str:
     if type(route) is not tuple:
         route = tuple(route)
@@ -147,25 +155,33 @@ def decode_step(row: Sequence[Any], store: str) -> StepRecord:
     run_id, step = row[0], row[1]
     delta = _load(row[5], store, run_id, step, "delta")
     if not isinstance(delta, dict):
-        raise _corrupt(store, run_id, step, "delta", "not a JSON object")
-    route = _load(row[6], store, run_id, step, "route")
-    if not isinstance(route, list):
-        raise _corrupt(store, run_id, step, "route", "not a JSON list")
+        raise corrupt_error(store, run_id, step, "delta", "not a JSON object")
+    route = _READ_ROUTES.get(row[6]) if type(row[6]) is str else None
+    if route is None:
+        found = _load(row[6], store, run_id, step, "route")
+        if not isinstance(found, list):
+            raise corrupt_error(store, run_id, step, "route", "not a JSON list")
+        route = tuple(found)
+        if type(row[6]) is str and len(_READ_ROUTES) < _MAX_ROUTES:
+            _READ_ROUTES[row[6]] = route
     usage = None if row[12] is None else _load(row[12], store, run_id, step, "usage")
-    return StepRecord(
-        step=int(step),
-        node=row[2],
-        delta=delta,
-        route=tuple(route),
-        ok=bool(row[7]),
-        final=bool(row[8]),
-        branch=row[3],
-        visit=int(row[4]),
-        started_at=float(row[9] or 0.0),
-        duration=float(row[10] or 0.0),
-        attempts=int(row[11] if row[11] is not None else 1),
-        usage=usage,
-    )
+    try:
+        return StepRecord(
+            step=int(step),
+            node=str(row[2]),
+            delta=delta,
+            route=route,
+            ok=bool(row[7]),
+            final=bool(row[8]),
+            branch=str(row[3]),
+            visit=int(row[4]),
+            started_at=float(row[9] or 0.0),
+            duration=float(row[10] or 0.0),
+            attempts=int(row[11] if row[11] is not None else 1),
+            usage=usage,
+        )
+    except (TypeError, ValueError) as exc:
+        raise corrupt_error(store, run_id, step, "row", f"of the wrong types ({exc})") from exc
 
 
 def decode_run(row: Sequence[Any], steps: list[StepRecord], store: str) -> StoredRun:
@@ -173,7 +189,7 @@ def decode_run(row: Sequence[Any], steps: list[StepRecord], store: str) -> Store
     run_id = row[0]
     initial = _load(row[7], store, run_id, None, "initial_state")
     if not isinstance(initial, dict):
-        raise _corrupt(store, run_id, None, "initial_state", "not a JSON object")
+        raise corrupt_error(store, run_id, None, "initial_state", "not a JSON object")
     fingerprint = None if row[3] is None else _load(row[3], store, run_id, None, "fingerprint")
     waiting = None
     if row[6] is not None:
@@ -181,7 +197,9 @@ def decode_run(row: Sequence[Any], steps: list[StepRecord], store: str) -> Store
         try:
             waiting = Waiting.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _corrupt(store, run_id, None, "waiting", f"not a waiting point ({exc})") from exc
+            raise corrupt_error(
+                store, run_id, None, "waiting", f"not a waiting point ({exc})"
+            ) from exc
     return StoredRun(
         run_id=run_id,
         graph=row[1],
@@ -216,21 +234,32 @@ def decode_summary(row: Sequence[Any]) -> RunSummary:
 
 
 def _load(value: Any, store: str, run_id: str, step: int | None, column: str) -> Any:
-    if isinstance(value, str | bytes | bytearray):
+    if isinstance(value, str | bytes | bytearray | memoryview):
         try:
-            return json.loads(value)
+            return _parse(value if isinstance(value, str) else bytes(value).decode())
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise _corrupt(store, run_id, step, column, f"not valid JSON ({exc})") from exc
-    if isinstance(value, memoryview):
-        return _load(bytes(value), store, run_id, step, column)
+            raise corrupt_error(store, run_id, step, column, f"not valid JSON ({exc})") from exc
     if isinstance(value, Mapping | list | int | float | bool) or value is None:
         return value  # postgres jsonb: decoded by the driver already
-    raise _corrupt(store, run_id, step, column, f"a {type(value).__name__}, not JSON")
+    raise corrupt_error(store, run_id, step, column, f"a {type(value).__name__}, not JSON")
 
 
-def _corrupt(
+def _parse(text: str) -> Any:
+    """``json.loads`` through the C scanner directly (a resume decodes a row per step);
+    anything else (surrounding whitespace, an error to report) goes to ``json.loads``."""
+    try:
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError):
+        pass
+    return json.loads(text)
+
+
+def corrupt_error(
     store: str, run_id: str, step: int | None, column: str, problem: str
 ) -> StateBackendError:
+    """The one-line error for a row that does not decode: names store, run and step."""
     where = f"run {run_id!r}" if step is None else f"run {run_id!r} step {step}"
     return StateBackendError(
         f"{store}: {where} is corrupt: its {column} is {problem}. The row was changed "

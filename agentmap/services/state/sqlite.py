@@ -42,6 +42,7 @@ from agentmap.services.state import _json
 from agentmap.services.state._sql import (
     RUN_COLUMNS,
     STEP_COLUMNS,
+    corrupt_error,
     decode_run,
     decode_step,
     decode_summary,
@@ -279,10 +280,15 @@ class SqliteStateAdapter:
         await self._buffer.barrier()
 
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
-            row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
-            if row is None:
-                return None, []
-            return row, conn.execute(_STEP_SELECT, (run_id, row[-1])).fetchall()
+            try:
+                row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
+                if row is None:
+                    return None, []
+                return row, conn.execute(_STEP_SELECT, (run_id, row[-1])).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc):
+                    raise
+                raise self._undecodable(conn, run_id) from exc
 
         row, rows = self._locked(read, "read from")
         if row is None:
@@ -323,6 +329,19 @@ class SqliteStateAdapter:
         if self._locked(lambda conn: conn.execute(sql, (run_id,)).fetchone(), "read from") is None:
             raise _unknown(run_id)
         self._known.add(run_id)
+
+    def _undecodable(self, conn: sqlite3.Connection, run_id: str) -> StateBackendError:
+        """Text that is not UTF-8 in a row of ``run_id``: find the step, to name it."""
+        conn.text_factory = bytes
+        try:
+            row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
+            for found in conn.execute(_STEP_SELECT, (run_id, row[-1])):
+                for column, value in zip(STEP_COLUMNS[1:], found[1:], strict=True):
+                    if isinstance(value, bytes) and not _is_utf8(value):
+                        return corrupt_error(self._store, run_id, found[1], column, "not UTF-8")
+        finally:
+            conn.text_factory = str
+        return corrupt_error(self._store, run_id, None, "row", "not UTF-8")
 
     # ------------------------------------------------------------------ connection
 
@@ -500,6 +519,14 @@ def _apply(conn: sqlite3.Connection, op: Op) -> bool:
 def _delete(conn: sqlite3.Connection, run_id: str) -> None:
     conn.execute(f"DELETE FROM steps WHERE run_key = {_KEY}", (run_id,))
     conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _unknown(run_id: str) -> KeyError:

@@ -441,3 +441,32 @@ def test_a_thousand_step_run_loads_every_step_in_order(tmp_path: Path) -> None:
     assert run is not None
     assert [s.step for s in run.steps] == list(range(1, 1001))
     assert run.state == {"n": 1000}
+
+
+@pytest.mark.parametrize(
+    ("stored", "loaded"),
+    [
+        (' {"n": 1} ', {"n": 1}),  # JSON as another tool may write it
+        ('{"n": 1}x', None),
+        ('{"n": 1}{}', None),
+        ("[1]", None),
+        ("", None),
+        (b'{"n": "\xff"}', None),
+    ],
+    ids=["spaces", "trailing text", "two values", "a list", "empty", "not utf-8"],
+)
+def test_a_delta_edited_by_hand_loads_only_if_it_is_one_json_object(
+    tmp_path: Path, stored: str | bytes, loaded: dict[str, Any] | None
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    adapter = SqliteStateAdapter(path)
+    asyncio.run(_store_run(adapter, "r1", steps=1))
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE steps SET delta = CAST(? AS TEXT)", (stored,))
+    if loaded is None:
+        with pytest.raises(StateBackendError, match="run 'r1' step 1 is corrupt: its delta"):
+            asyncio.run(adapter.load_run("r1"))
+        return
+    run = asyncio.run(adapter.load_run("r1"))
+    assert run is not None
+    assert run.steps[0].delta == loaded
