@@ -20,6 +20,13 @@ worker threads)`` rows at a time, and each worker process gets the LLM limits
 (``llm.max_concurrency``, ``provider_concurrency``, ``rpm``, ``provider_rpm``)
 divided by the number of worker processes (see ``share_limits``).
 
+Durable batches (``BatchJob.runs``, see durable.py) work the same way on the
+workers: each row runs under its deterministic run id, so the workers must
+share the client's state store (postgres, or one sqlite file that every
+worker process can reach: a local cluster). A shard rerun after its worker
+died finds the runs that finished and takes their lines from the store, and
+resumes the ones in the middle of a node, instead of running them again.
+
 dask and distributed are imported here, inside the client functions; what runs
 on the workers is in agentmap/batch/dask_worker.py.
 """
@@ -34,7 +41,7 @@ import logging
 import math
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -192,12 +199,16 @@ async def run_on_dask(
     emit: Emit,
     *,
     skip: RowSet | None = None,
+    waiting: Mapping[int, int] | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     shard_size: int = 200,
     settings: AgentMapSettings | None = None,
 ) -> None:
     """Run every row not in ``skip`` on a Dask cluster; ``emit`` each line in this loop.
+
+    ``waiting`` (suspended rows, row -> ``waiting_digest``) are sent with their
+    shards when the job is durable, and left as they are otherwise.
 
     ``scheduler`` is the address of a running scheduler; without it a local
     cluster of ``workers`` processes (default 2) is started and closed again.
@@ -217,9 +228,17 @@ async def run_on_dask(
             concurrency=math.ceil(job.concurrency / max(sum(threads), 1)),
         )
         shared = shared_factory(factory, settings, plan.processes)
-        shards = _shards(rows_to_run(rows, emit, job.tag, skip), shard_size)
+        todo = rows_to_run(rows, emit, job.tag, skip, waiting, durable=job.runs is not None)
         await run_shards(
-            distributed, client, shared, job, plan, shards, emit, in_flight=2 * sum(threads)
+            distributed,
+            client,
+            shared,
+            job,
+            plan,
+            _shards(todo, shard_size),
+            emit,
+            in_flight=2 * sum(threads),
+            waiting=waiting,
         )
 
 
@@ -233,6 +252,7 @@ async def run_shards(
     emit: Emit,
     *,
     in_flight: int,
+    waiting: Mapping[int, int] | None = None,
 ) -> None:
     """Keep ``in_flight`` shards on the cluster; emit each shard's lines as it returns."""
     running: dict[asyncio.Task[list[dict[str, Any]]], tuple[Any, list[InputRow]]] = {}
@@ -245,7 +265,11 @@ async def run_shards(
 
     def submit(shard: list[InputRow]) -> None:
         key = f"agentmap-shard-{plan.token}-{next(numbers)}"
-        future = client.submit(run_shard, factory, job, shard, plan, key, key=key)
+        if waiting:
+            mine = {row.row: waiting[row.row] for row in shard if row.row in waiting}
+            future = client.submit(run_shard, factory, job, shard, plan, key, mine, key=key)
+        else:  # the task as before durable batches: nothing to look up
+            future = client.submit(run_shard, factory, job, shard, plan, key, key=key)
         running[asyncio.ensure_future(result(future))] = (future, shard)
 
     def fill() -> None:

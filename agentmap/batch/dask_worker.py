@@ -19,6 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentmap.batch.durable import DurableRows
 from agentmap.batch.inputs import InputRow
 from agentmap.batch.local import RowRunner, run_rows
 
@@ -169,17 +170,31 @@ def run_shard(
     rows: list[InputRow],
     plan: ShardPlan,
     task_key: str | None = None,
+    waiting: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Run one shard on this worker and return its result lines (the Dask task).
 
     The application and runner are built on the first shard of a job and
     reused by the next ones. A row's failure is a line, never an exception; an
     exception here (the workflow cannot be loaded on this machine, say) fails
-    the batch with its message.
+    the batch with its message. For a durable job (``job.runs``) rows run as
+    in a local durable batch (durable.py); ``waiting`` are the shard's
+    suspended rows. The notes a durable batch makes about rows it leaves
+    alone stay on the worker: the client's summary counts those rows, but
+    does not say why.
     """
     prepared = _acquire(factory, job, plan)
     lines: list[dict[str, Any]] = []
     cancelled = _cancelled(task_key)
+    durable = None
+    if job.runs is not None:
+        durable = DurableRows(
+            prepared.runner,  # type: ignore[arg-type]  # a GraphRunner, typed as RowRunner here
+            job.runs,
+            fields=job.fields,
+            job=job.tag,
+            fresh_since=job.fresh_since,
+        )
     try:
         batch = run_rows(
             prepared.runner,
@@ -189,6 +204,8 @@ def run_shard(
             job=job.tag,
             concurrency=plan.concurrency,
             row_timeout=job.row_timeout,
+            durable=durable,
+            waiting=waiting,
         )
         done = asyncio.run_coroutine_threadsafe(batch, _worker_loop())
         while True:

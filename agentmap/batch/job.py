@@ -8,6 +8,10 @@ cluster) and records every result line as it arrives.
 
 It never imports the container: the caller passes an ``Application`` (or a
 zero-argument factory of one, which the Dask executor sends to its workers).
+
+With a durable state backend each row's run gets a run id the next attempt
+computes again (``BatchJob.runs``), so rows that were interrupted or
+suspended go on from the store rather than start over (agentmap/batch/durable.py).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
 
+from agentmap.batch.durable import DurableRows, Note, is_durable, runs_prefix
 from agentmap.batch.errors import BatchError
 from agentmap.batch.inputs import InputRow, input_format, read_rows, scan_inputs
 from agentmap.batch.local import run_rows
@@ -72,6 +78,11 @@ class BatchJob:
     row_timeout: float | None = None
     #: The job's identity, written in every result line.
     tag: str = ""
+    #: With a durable state backend: the prefix of each row's run id (``<runs>-<row>``).
+    runs: str | None = None
+    #: When the output was started anew (it did not exist, or ``force`` set it aside),
+    #: epoch seconds: runs stored before are an earlier batch's and are replaced.
+    fresh_since: float | None = None
 
 
 def _is_application(app: AppSource) -> bool:
@@ -156,6 +167,7 @@ def _plan(
     id_field: str | None,
     concurrency: int,
     row_timeout: float | None,
+    durable: bool,
 ) -> _Plan:
     """Load the workflow and read the inputs once, to identify the job."""
     workflow_spec, chosen = application.load(workflow, graph)
@@ -179,16 +191,31 @@ def _plan(
         concurrency=concurrency,
         row_timeout=row_timeout,
         tag=identity.tag,
+        runs=runs_prefix(identity.tag, output) if durable else None,
     )
     return _Plan(job, identity, chosen, scan.rows)
 
 
 Emit = Callable[[dict[str, Any]], None]
-#: Runs the rows not yet done (``rows``, ``emit``, ``skip``), each to one result line.
-Execute = Callable[[Iterator[InputRow], Emit, RowSet], Awaitable[None]]
 
 
-def _executor(
+@dataclass(frozen=True, slots=True)
+class _Todo:
+    """What the output already holds, so the executor knows which rows to run or look at."""
+
+    #: Rows with a completed or failed line: never run again.
+    done: RowSet
+    #: Rows whose latest line is suspended: row -> where it waits (``waiting_digest``).
+    waiting: dict[int, int]
+    #: Tells the summary about rows a durable batch left as they were.
+    note: Note
+
+
+#: Runs the rows not yet done of ``job``, each to one result line (or none: still suspended).
+Execute = Callable[[BatchJob, Iterator[InputRow], Emit, _Todo], Awaitable[None]]
+
+
+async def _executor(
     app: AppSource,
     application: BatchApplication,
     plan: _Plan,
@@ -198,14 +225,26 @@ def _executor(
 ) -> Execute:
     """How the rows will run: in this event loop, or in shards on a Dask cluster.
 
-    Called before the output is touched: an agent that cannot be built stops
-    the batch with its error and leaves no empty output file behind.
+    Called before the output is touched: an agent that cannot be built, or a
+    durable state store that cannot be opened, stops the batch with its error
+    and leaves no empty output file behind.
     """
-    job = plan.job
     if executor == "local":
         runner = application.runner(plan.graph)
+        if plan.job.runs is not None and runner.state_adapter is not None:
+            await runner.state_adapter.open()
 
-        async def local(rows: Iterator[InputRow], emit: Emit, skip: RowSet) -> None:
+        async def local(job: BatchJob, rows: Iterator[InputRow], emit: Emit, todo: _Todo) -> None:
+            durable = None
+            if job.runs is not None:
+                durable = DurableRows(
+                    runner,
+                    job.runs,
+                    fields=job.fields,
+                    job=job.tag,
+                    fresh_since=job.fresh_since,
+                    note=todo.note,
+                )
             await run_rows(
                 runner,
                 rows,
@@ -214,14 +253,19 @@ def _executor(
                 job=job.tag,
                 concurrency=job.concurrency,
                 row_timeout=job.row_timeout,
-                skip=skip,
+                skip=todo.done,
+                durable=durable,
+                waiting=todo.waiting,
             )
 
         return local
     factory = _factory(app)
     settings = application.settings
+    store = getattr(application, "state_store", None)  # Application's; not in the protocol
+    if plan.job.runs is not None and store is not None:
+        await store.open()
 
-    async def dask(rows: Iterator[InputRow], emit: Emit, skip: RowSet) -> None:
+    async def dask(job: BatchJob, rows: Iterator[InputRow], emit: Emit, todo: _Todo) -> None:
         from agentmap.batch.dask import run_on_dask
 
         await run_on_dask(
@@ -229,7 +273,8 @@ def _executor(
             job,
             rows,
             emit,
-            skip=skip,
+            skip=todo.done,
+            waiting=todo.waiting,
             scheduler=scheduler,
             workers=workers,
             shard_size=settings.batch.shard_size,
@@ -260,7 +305,7 @@ class _Recorder:
         self.writer.close()
         summary = self.summary
         summary.finish()
-        summary.interrupted = summary.done < summary.total
+        summary.interrupted = summary.done + summary.suspended < summary.total
         if self.reporter is not None:
             self.reporter.close(summary)
         if summary_file is not None:
@@ -295,7 +340,9 @@ async def arun_batch(
     """Run ``workflow`` once per row of ``inputs``; append one result line per row to ``output``.
 
     Rerunning the same call after an interruption runs only the rows that
-    ``output`` does not hold yet. See docs/batch.md for every option.
+    ``output`` does not hold yet; with a durable state backend, an interrupted
+    row's run goes on from its checkpoints and a suspended row's line is
+    completed once its run was resumed. See docs/batch.md for every option.
     """
     application = _application(app)
     settings = application.settings.batch
@@ -314,15 +361,24 @@ async def arun_batch(
         id_field=id_field,
         concurrency=concurrency,
         row_timeout=row_timeout,
+        durable=is_durable(application.settings),
     )
-    execute = _executor(app, application, plan, executor, scheduler, workers)
+    execute = await _executor(app, application, plan, executor, scheduler, workers)
     summary = BatchSummary(plan.rows)
+    waiting: dict[int, int] = {}
     done = resume_output(
-        output, plan.identity, force=force, seen=lambda line: summary.add(line, resumed=True)
+        output,
+        plan.identity,
+        force=force,
+        seen=lambda line: summary.add(line, resumed=True),
+        waiting=waiting,
     )
+    # A file that is not there (never written, deleted, or set aside by force) starts over.
+    job = replace(plan.job, fresh_since=None if output.exists() else time.time())
+    todo = _Todo(done, waiting, summary.note)
     recorder = _Recorder(output, summary, _reporter(progress, settings.progress_interval))
     try:
-        await execute(read_rows(inputs, plan.job.mapping, id_field), recorder.emit, done)
+        await execute(job, read_rows(inputs, job.mapping, id_field), recorder.emit, todo)
     finally:
         recorder.close(summary_file)
     return summary

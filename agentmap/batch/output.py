@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentmap.batch.durable import waiting_digest
 from agentmap.batch.errors import BatchError, OutputMismatchError
 
 __all__ = ["JobIdentity", "ResultWriter", "RowSet", "encode_result", "resume_output"]
@@ -82,6 +83,15 @@ class RowSet:
         self.count += 1
         return True
 
+    def discard(self, row: int) -> bool:
+        """Unmark ``row``; False if it was not marked."""
+        if row not in self:
+            return False
+        byte, bit = divmod(row, 8)
+        self._bits[byte] &= ~(1 << bit) & 0xFF
+        self.count -= 1
+        return True
+
     def __contains__(self, row: object) -> bool:
         if not isinstance(row, int) or row < 1:
             return False
@@ -123,11 +133,19 @@ def resume_output(
     *,
     force: bool = False,
     seen: Callable[[dict[str, Any]], None] | None = None,
+    waiting: dict[int, int] | None = None,
 ) -> RowSet:
     """The rows ``path`` already holds results for; ``seen`` gets each of those results.
 
     A torn last line (no newline: the process died while writing it) is cut
     off. ``force`` moves a file of another job aside to ``<name>.bak``.
+
+    With ``waiting``, a ``suspended`` line does not make its row done: the row
+    goes into ``waiting`` (row -> ``waiting_digest`` of where it waits) and
+    ``seen`` gets the line, unless the row has a completed or failed line,
+    which always wins. A later suspended line of a row replaces an earlier
+    one. Without ``waiting`` every line counts as done, as before durable
+    batches.
     """
     done = RowSet()
     if not path.exists():
@@ -163,8 +181,19 @@ def resume_output(
                 if force:
                     return _set_aside(path)
                 raise _mismatch(path, number, str(tag), job)
-            if isinstance(row, int) and done.add(row) and seen is not None:
-                seen(result)
+            if not isinstance(row, int) or isinstance(row, bool):
+                continue
+            if waiting is not None and result.get("status") == "suspended":
+                if row >= 1 and row not in done:
+                    waiting[row] = waiting_digest(result.get("waiting"))
+                    if seen is not None:
+                        seen(result)
+                continue
+            if done.add(row):
+                if waiting is not None:
+                    waiting.pop(row, None)
+                if seen is not None:
+                    seen(result)
     return done
 
 

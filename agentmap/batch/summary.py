@@ -4,6 +4,12 @@ It is fed every result line (those an earlier, interrupted attempt wrote, and
 this attempt's), so it describes the whole output file. It must stay small for
 a million rows: latencies go into a log-scale histogram (1 % wide buckets),
 not a list, and error messages into a capped counter.
+
+A row counts once, by its latest line: a ``suspended`` line counts the row as
+suspended until a completed or failed line of the same row replaces it (a
+durable batch writes one when the run was resumed, see durable.py). A
+suspended line's latency and LLM usage are not counted: the row's final line
+carries the whole run's.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from agentmap.batch.errors import BatchError
+from agentmap.batch.output import RowSet
 
 __all__ = ["BatchSummary", "write_summary"]
 
 _BUCKETS_PER_DECADE = 230  # 10 ** (1 / 230) ≈ 1.0101: each bucket is 1 % wide
 _MIN_LATENCY = 1e-6
 _MAX_ERRORS = 1000  # distinct messages kept; the rest are counted as "other"
+_MAX_NOTES = 20  # kinds of note kept (each with a count and its first text)
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 
 
@@ -48,6 +56,17 @@ class BatchSummary:
         self.total = total
         self.completed = 0
         self.failed = 0
+        #: Rows whose latest line is ``suspended``: their runs wait for a person.
+        self.suspended = 0
+        #: The latest suspended line still standing: an example for "how to go on".
+        self.waiting_example: dict[str, Any] | None = None
+        #: Lines of this attempt whose interrupted run was resumed from its checkpoints.
+        self.resumed_runs = 0
+        #: Lines of this attempt read back from the state store (the run ended elsewhere).
+        self.from_store = 0
+        self._waiting = RowSet()
+        #: Kind -> [rows, first text]: rows a durable batch left as they were, and why.
+        self._notes: dict[str, list[Any]] = {}
         #: Rows an earlier attempt had already written (skipped this time).
         self.resumed = 0
         #: Rows still without a result (an interrupted batch).
@@ -65,7 +84,32 @@ class BatchSummary:
         self.ran = 0
 
     def add(self, result: dict[str, Any], *, resumed: bool = False) -> None:
-        if result.get("status") == "completed":
+        """Count a line; ``resumed``: an earlier attempt wrote it (read from the file)."""
+        row = result.get("row")
+        if isinstance(row, int) and self._waiting.discard(row):
+            self.suspended -= 1  # replaced by this later line of the row
+            if self.waiting_example is not None and self.waiting_example.get("row") == row:
+                self.waiting_example = None
+        if not resumed:
+            via = result.get("via")
+            if via == "resume":
+                self.resumed_runs += 1
+            elif via == "store":
+                self.from_store += 1
+        status = result.get("status")
+        if status == "suspended":
+            self.suspended += 1
+            if isinstance(row, int):
+                self._waiting.add(row)
+            self.waiting_example = {
+                "row": row,
+                "run_id": result.get("run_id"),
+                "waiting": result.get("waiting") or {},
+            }
+            if not resumed:
+                self.ran += 1
+            return
+        if status == "completed":
             self.completed += 1
         else:
             self.failed += 1
@@ -88,8 +132,24 @@ class BatchSummary:
             self.cost += cost
             self.priced = True
 
+    def note(self, kind: str, text: str) -> None:
+        """Something the user should know about some rows; one text kept per kind."""
+        entry = self._notes.get(kind)
+        if entry is not None:
+            entry[0] += 1
+        elif len(self._notes) < _MAX_NOTES:
+            self._notes[kind] = [1, text]
+
+    def notes(self) -> list[str]:
+        """Each kind of note: its first text, and how many more rows are alike."""
+        return [
+            text if rows == 1 else f"{text} (and {rows - 1} more rows alike)"
+            for rows, text in self._notes.values()
+        ]
+
     @property
     def done(self) -> int:
+        """Rows with a final line: completed or failed (a suspended row is not done)."""
         return self.completed + self.failed
 
     def finish(self) -> None:
@@ -126,9 +186,12 @@ class BatchSummary:
             "done": self.done,
             "completed": self.completed,
             "failed": self.failed,
-            "remaining": max(self.total - self.done, 0),
+            "suspended": self.suspended,
+            "remaining": max(self.total - self.done - self.suspended, 0),
             "resumed": self.resumed,
             "ran": self.ran,
+            "resumed_runs": self.resumed_runs,
+            "from_store": self.from_store,
             "interrupted": self.interrupted,
             "wall_seconds": round(self.wall, 3),
             "rows_per_second": round(self.rate(), 1),
@@ -138,6 +201,8 @@ class BatchSummary:
             "tokens": self.tokens,
             "cost": round(self.cost, 6) if self.priced else None,
             "top_errors": [{"error": e, "rows": n} for e, n in self.top_errors()],
+            "waiting_example": self.waiting_example if self.suspended else None,
+            "notes": self.notes(),
         }
 
 

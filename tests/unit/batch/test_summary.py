@@ -34,11 +34,23 @@ def test_counts_completed_failed_resumed_and_ran() -> None:
     assert (data["rows"], data["done"], data["remaining"]) == (10, 5, 5)
 
 
-def test_a_suspended_row_counts_as_failed() -> None:
-    summary = BatchSummary(1)
-    summary.add({"status": "suspended", "error": None, "duration": 0.1})
-    assert (summary.completed, summary.failed) == (0, 1)
-    assert summary.top_errors() == [("(no message)", 1)]
+def test_a_suspended_row_counts_apart_and_once_by_its_latest_line() -> None:
+    summary = BatchSummary(3)
+    waiting = {"node": "Approve", "question": "ok?", "fields": ["approved"]}
+    suspended = {"row": 2, "status": "suspended", "run_id": "r2", "waiting": waiting}
+    summary.add({**suspended, "duration": 0.1, "tokens": 7}, resumed=True)
+    assert (summary.completed, summary.failed, summary.suspended) == (0, 0, 1)
+    assert summary.top_errors() == []
+    assert summary.tokens == 0  # counted with the row's final line, which has the whole run's
+    data = summary.to_dict()
+    assert (data["done"], data["suspended"], data["remaining"]) == (0, 1, 2)
+    assert data["waiting_example"] == {"row": 2, "run_id": "r2", "waiting": waiting}
+    summary.add({"row": 2, "status": "completed", "via": "store", "tokens": 9, "duration": 1.0})
+    assert (summary.completed, summary.suspended, summary.from_store) == (1, 0, 1)
+    assert summary.tokens == 9
+    assert summary.to_dict()["waiting_example"] is None
+    summary.add({"row": 3, "status": "completed", "via": "resume", "duration": 1.0})
+    assert (summary.done, summary.resumed_runs, summary.ran) == (2, 1, 2)
 
 
 def test_tokens_calls_and_cost_add_up() -> None:
@@ -208,9 +220,12 @@ def test_to_dict_keys_and_json() -> None:
         "done",
         "completed",
         "failed",
+        "suspended",
         "remaining",
         "resumed",
         "ran",
+        "resumed_runs",
+        "from_store",
         "interrupted",
         "wall_seconds",
         "rows_per_second",
@@ -220,6 +235,8 @@ def test_to_dict_keys_and_json() -> None:
         "tokens",
         "cost",
         "top_errors",
+        "waiting_example",
+        "notes",
     ]
     assert data["top_errors"] == [{"error": "line N: bad", "rows": 1}]
     assert data["interrupted"] is True
