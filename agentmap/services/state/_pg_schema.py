@@ -20,11 +20,13 @@ written in a layout this code does not know.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agentmap.services.state._sql import RUN_COLUMNS, STEP_COLUMNS, SUMMARY_COLUMNS
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Statements", "check_schema_name"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Statements", "check_schema_name", "step_columns"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -87,6 +89,25 @@ _STEP_UPSERT = "ON CONFLICT (run_id, step) DO UPDATE SET " + ", ".join(
 )
 
 
+#: The type of each of STEP_COLUMNS, to send many steps as one array per column.
+_STEP_TYPES = ("text", "int", "text", "text", "int", "json", "json", "bool", "bool",
+               "float8", "float8", "int", "json")  # fmt: skip
+_ARRAYS = ", ".join(f"%s::{t}[]" for t in _STEP_TYPES)
+#: How each column's values are made one type (psycopg refuses a list of int and float).
+_CASTS: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    {"int": int, "float8": float, "bool": bool}.get(t) for t in _STEP_TYPES
+)
+
+
+def step_columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """``step_row`` rows as one list per column, for ``Statements.steps``."""
+    columns = zip(*rows, strict=True)
+    return [
+        list(values) if cast is None else [None if v is None else cast(v) for v in values]
+        for cast, values in zip(_CASTS, columns, strict=True)
+    ]
+
+
 def _select(columns: tuple[str, ...], alias: str = "") -> str:
     """``columns`` for a SELECT, JSON as its text (decoded by ``_sql``, not by psycopg)."""
     return ", ".join(f"{alias}{c}::text" if c in _JSON else f"{alias}{c}" for c in columns)
@@ -124,6 +145,8 @@ class Statements:
     start: bytes
     #: step_row
     step: bytes
+    #: step_row's columns as arrays (``step_columns``): many steps in one statement
+    steps: bytes
     #: (status, error, waiting, now, run_id)
     finish: bytes
     #: (fingerprint, now, run_id)
@@ -173,6 +196,11 @@ class Statements:
                 + _STEP_UPSERT,
                 s,
             ),
+            steps=_sql(
+                f"INSERT INTO {{s}}.steps ({_STEPS}) SELECT * FROM unnest({_ARRAYS}) "
+                + _STEP_UPSERT,
+                s,
+            ),
             finish=_sql(
                 "UPDATE {s}.runs SET status = %s, error = %s, waiting = %s, updated_at = %s "
                 "WHERE run_id = %s",
@@ -190,10 +218,12 @@ class Statements:
                 s,
             ),
             list_runs=_sql(
-                f"SELECT {summary}, coalesce(c.n, 0), c.last_node "
-                "FROM {s}.runs r LEFT JOIN LATERAL ("
-                "  SELECT count(*) AS n, (array_agg(node ORDER BY step DESC))[1] AS last_node"
-                "  FROM {s}.steps t WHERE t.run_id = r.run_id) c ON true "
+                # Both subqueries walk the steps' primary key of one run.
+                f"SELECT {summary}, "
+                "(SELECT count(*) FROM {s}.steps t WHERE t.run_id = r.run_id), "
+                "(SELECT node FROM {s}.steps t WHERE t.run_id = r.run_id "
+                "ORDER BY step DESC LIMIT 1) "
+                "FROM {s}.runs r "
                 "WHERE (%(status)s::text IS NULL OR r.status = %(status)s) "
                 "AND (%(graph)s::text IS NULL OR r.graph = %(graph)s) "
                 "ORDER BY r.created_at DESC, r.seq DESC LIMIT %(limit)s",
@@ -216,3 +246,33 @@ class Statements:
                 (version, tuple(_sql(text, s) for text in texts)) for version, texts in MIGRATIONS
             ),
         )
+
+    def batch(self, ops: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Statement]:
+        """The statements that apply ``ops`` (``_writes.Op``) in order, in one transaction.
+
+        Consecutive steps become one ``INSERT ... SELECT FROM unnest(...)``: a statement
+        per step costs a few times more, even pipelined. A step written twice in a
+        batch keeps its last record (one statement cannot update a row twice).
+        """
+        found: list[Statement] = []
+        steps: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+        for kind, params in ops:
+            if kind == "step":
+                steps[params[0], params[1]] = params
+                continue
+            self._add_steps(found, steps)
+            # finish and reopen update the run's row, which must exist.
+            found.append((getattr(self, kind), params, None if kind == "start" else params[-1]))
+        self._add_steps(found, steps)
+        return found
+
+    def _add_steps(self, found: list[Statement], steps: dict[Any, tuple[Any, ...]]) -> None:
+        if len(steps) == 1:
+            found.append((self.step, next(iter(steps.values())), None))
+        elif steps:
+            found.append((self.steps, step_columns(steps.values()), None))
+        steps.clear()
+
+
+#: (query, parameters, the run id whose row the statement must find, if any)
+Statement = tuple[bytes, Any, str | None]

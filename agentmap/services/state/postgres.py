@@ -418,14 +418,14 @@ class PostgresStateAdapter:
 
     async def _apply(self, pool: AsyncConnectionPool[AsyncConnection[Any]], ops: list[Op]) -> None:
         """Write ``ops`` in one transaction: one statement alone, a pipeline for several."""
-        sql = self._sql
-        statements = [(getattr(sql, kind), params) for kind, params in ops]
+        statements = self._sql.batch(ops)
 
         async def write(conn: AsyncConnection[Any]) -> list[int]:
             if len(statements) == 1:
-                return [(await conn.execute(*statements[0])).rowcount]
+                query, params, _ = statements[0]
+                return [(await conn.execute(query, params)).rowcount]
             async with conn.pipeline(), conn.transaction():
-                cursors = [await conn.execute(query, params) for query, params in statements]
+                cursors = [await conn.execute(query, params) for query, params, _ in statements]
             return [cursor.rowcount for cursor in cursors]
 
         try:
@@ -434,10 +434,10 @@ class PostgresStateAdapter:
             if len(ops) == 1:
                 raise _unknown(ops[0][1][0]) from None
             raise
-        for (_, params), count in zip(ops, counts, strict=True):
-            if count == 0:  # finish or reopen of a run that is no longer stored
-                self._known.discard(params[-1])
-                raise _unknown(params[-1])
+        for (_, _, run_id), count in zip(statements, counts, strict=True):
+            if run_id is not None and count == 0:  # finish or reopen of a run not stored
+                self._known.discard(run_id)
+                raise _unknown(run_id)
 
     async def _on_connection(
         self,
