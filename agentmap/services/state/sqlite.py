@@ -17,9 +17,9 @@ goes on, ``exit`` when it ends; ending, suspending and reopening a run are
 barriers in every mode.
 
 The file and its folder are created on first use. The schema carries a
-version (``meta.schema_version``); opening an older file migrates it
-(``MIGRATIONS``), a newer one is refused rather than misread. The layout and
-the row decoding are shared with the postgres backend (``_sql``).
+version (``meta.schema_version``); opening an older file migrates it, a newer
+one is refused rather than misread (``_sqlite_schema``). The columns and the
+row decoding are shared with the postgres backend (``_sql``).
 
 Every ``sqlite3`` error becomes a one-line ``StateBackendError`` naming
 ``state.path``, the file and what went wrong (read-only, disk full, locked,
@@ -39,8 +39,8 @@ from typing import Any, TypeVar
 from agentmap.errors import StateBackendError
 from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
 from agentmap.services.state import _json
+from agentmap.services.state import _sqlite_schema as schema
 from agentmap.services.state._sql import (
-    RUN_COLUMNS,
     STEP_COLUMNS,
     corrupt_error,
     decode_run,
@@ -51,106 +51,13 @@ from agentmap.services.state._sql import (
 )
 from agentmap.services.state._writes import Durability, Op, WriteBuffer
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStateAdapter"]
+__all__ = ["SqliteStateAdapter"]
 
 T = TypeVar("T")
 
 #: Seconds a write waits for another process's transaction before failing.
 BUSY_TIMEOUT = 5.0
 
-# Steps are keyed by the run's integer ``id``, not its id text: run ids are
-# random (uuid), and a key in random order puts every step into a different
-# page of a large file (65 µs per step with 3,000 runs stored, against 21 in
-# key order, measured). WITHOUT ROWID: a run's steps lie together in key order,
-# one b-tree written per step and one range read on resume.
-_V1 = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL UNIQUE,
-        graph TEXT NOT NULL,
-        workflow TEXT,
-        fingerprint TEXT,
-        status TEXT NOT NULL,
-        error TEXT,
-        waiting TEXT,
-        initial_state TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        parent_run_id TEXT,
-        forked_from_step INTEGER
-    )""",
-    "CREATE INDEX runs_by_created ON runs (created_at)",
-    "CREATE INDEX runs_by_status ON runs (status, created_at)",
-    "CREATE INDEX runs_by_graph ON runs (graph, created_at)",
-    "CREATE INDEX runs_by_updated ON runs (updated_at)",
-    """CREATE TABLE steps (
-        run_key INTEGER NOT NULL,
-        step INTEGER NOT NULL,
-        node TEXT NOT NULL,
-        branch TEXT NOT NULL,
-        visit INTEGER NOT NULL,
-        delta TEXT NOT NULL,
-        route TEXT NOT NULL,
-        ok INTEGER NOT NULL,
-        final INTEGER NOT NULL,
-        started_at REAL,
-        duration REAL,
-        attempts INTEGER,
-        usage TEXT,
-        PRIMARY KEY (run_key, step)
-    ) WITHOUT ROWID""",
-)
-
-
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
-    for statement in _V1:
-        conn.execute(statement)
-
-
-#: ``MIGRATIONS[n]`` brings a file from schema version ``n`` to ``n + 1`` (0: empty file),
-#: inside the transaction that then records the new version.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_KEY = "(SELECT id FROM runs WHERE run_id = ?)"
-_STEP_FIELDS = ", ".join(STEP_COLUMNS[1:])  # after run_id, which steps hold as run_key
-_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)}, id FROM runs WHERE run_id = ?"
-# The run id is the caller's; rows come out in STEP_COLUMNS order for ``decode_step``.
-_STEP_SELECT = f"SELECT ?, {_STEP_FIELDS} FROM steps WHERE run_key = ? ORDER BY step"
-# One statement per step. The key lookup is NULL for an unknown run, which the
-# NOT NULL constraint refuses; OR REPLACE: writing a step again stores it once.
-_INSERT_STEP = (
-    f"INSERT OR REPLACE INTO steps (run_key, {_STEP_FIELDS}) "
-    f"VALUES ({_KEY}, {', '.join('?' * (len(STEP_COLUMNS) - 1))})"
-)
-_INSERT_RUN = (
-    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
-)
-_FINISH = "UPDATE runs SET status = ?, error = ?, waiting = ?, updated_at = ? WHERE run_id = ?"
-_REOPEN = (
-    "UPDATE runs SET status = 'running', error = NULL, waiting = NULL, updated_at = ?, "
-    "fingerprint = coalesce(?, fingerprint) WHERE run_id = ?"
-)
-_SUMMARY_SELECT = (
-    "SELECT r.run_id, r.graph, r.status, r.created_at, r.updated_at, r.error, r.workflow, "
-    "r.parent_run_id, (SELECT count(*) FROM steps s WHERE s.run_key = r.id), "
-    "(SELECT s.node FROM steps s WHERE s.run_key = r.id ORDER BY s.step DESC LIMIT 1) "
-    "FROM runs r"
-)
-_FORK_RUN = (
-    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
-    "SELECT ?, graph, workflow, fingerprint, 'running', NULL, NULL, initial_state, ?, ?, "
-    "run_id, ? FROM runs WHERE run_id = ?"
-)
-_FORK_STEPS = (
-    f"INSERT INTO steps (run_key, {_STEP_FIELDS}) "
-    f"SELECT ?, {_STEP_FIELDS} FROM steps WHERE run_key = {_KEY} AND step <= ?"
-)
-_PRUNE = (
-    "DELETE FROM steps WHERE run_key IN (SELECT id FROM runs WHERE updated_at < ?)",
-    "DELETE FROM runs WHERE updated_at < ?",
-)
 #: The run ids this process knows exist, kept to check ``save_step`` without a query.
 _MAX_KNOWN = 10_000
 
@@ -240,12 +147,12 @@ class SqliteStateAdapter:
 
         def fork(conn: sqlite3.Connection) -> bool:
             conn.execute("BEGIN IMMEDIATE")
-            _delete(conn, new_run_id)
-            copied = conn.execute(_FORK_RUN, (new_run_id, now, now, step, run_id))
+            schema.delete_run(conn, new_run_id)
+            copied = conn.execute(schema.FORK_RUN, (new_run_id, now, now, step, run_id))
             if not copied.rowcount:
                 conn.execute("ROLLBACK")
                 return False
-            conn.execute(_FORK_STEPS, (copied.lastrowid, run_id, step))
+            conn.execute(schema.FORK_STEPS, (copied.lastrowid, run_id, step))
             conn.execute("COMMIT")
             return True
 
@@ -258,8 +165,8 @@ class SqliteStateAdapter:
 
         def prune(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(_PRUNE[0], (older_than,))
-            deleted = conn.execute(_PRUNE[1], (older_than,)).rowcount
+            conn.execute(schema.PRUNE[0], (older_than,))
+            deleted = conn.execute(schema.PRUNE[1], (older_than,)).rowcount
             conn.execute("COMMIT")
             return int(deleted)
 
@@ -269,7 +176,7 @@ class SqliteStateAdapter:
 
     async def _write(self, ops: list[Op]) -> None:
         """Apply ``ops`` in one transaction (the ``WriteBuffer``'s write)."""
-        missing = self._locked(lambda conn: _apply_all(conn, ops), "write to")
+        missing = self._locked(lambda conn: schema.apply_all(conn, ops), "write to")
         if missing:
             op = missing[0]
             raise _unknown(op[1][0] if op[0] == "step" else op[1][-1])
@@ -281,10 +188,10 @@ class SqliteStateAdapter:
 
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
             try:
-                row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
+                row = conn.execute(schema.RUN_SELECT, (run_id,)).fetchone()
                 if row is None:
                     return None, []
-                return row, conn.execute(_STEP_SELECT, (run_id, row[-1])).fetchall()
+                return row, conn.execute(schema.STEP_SELECT, (run_id, row[-1])).fetchall()
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc):
                     raise
@@ -313,7 +220,7 @@ class SqliteStateAdapter:
         if graph is not None:
             where.append("r.graph = ?")
             params.append(graph)
-        sql = _SUMMARY_SELECT
+        sql = schema.SUMMARY_SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.created_at DESC, r.id DESC"
@@ -334,8 +241,8 @@ class SqliteStateAdapter:
         """Text that is not UTF-8 in a row of ``run_id``: find the step, to name it."""
         conn.text_factory = bytes
         try:
-            row = conn.execute(_RUN_SELECT, (run_id,)).fetchone()
-            for found in conn.execute(_STEP_SELECT, (run_id, row[-1])):
+            row = conn.execute(schema.RUN_SELECT, (run_id,)).fetchone()
+            for found in conn.execute(schema.STEP_SELECT, (run_id, row[-1])):
                 for column, value in zip(STEP_COLUMNS[1:], found[1:], strict=True):
                     if isinstance(value, bytes) and not _is_utf8(value):
                         return corrupt_error(self._store, run_id, found[1], column, "not UTF-8")
@@ -394,7 +301,7 @@ class SqliteStateAdapter:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
+            schema.migrate(conn, self._store)
         except sqlite3.Error as exc:
             conn.close()
             raise self._error(exc, "open") from exc
@@ -403,45 +310,6 @@ class SqliteStateAdapter:
             raise
         self._conn = conn
         return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer AgentMap."""
-        if self._version(conn) == SCHEMA_VERSION:
-            return  # the common case: no write lock taken
-        conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
-        try:
-            version = self._version(conn)
-            if version > SCHEMA_VERSION:
-                raise StateBackendError(
-                    f"the sqlite state store ({self._store}) has schema version {version}, "
-                    f"newer than this AgentMap knows ({SCHEMA_VERSION}): upgrade agentmap, "
-                    "or point state.path at another file"
-                )
-            for number in range(version, SCHEMA_VERSION):
-                MIGRATIONS[number](conn)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-
-    def _version(self, conn: sqlite3.Connection) -> int:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if exists is None:
-            return 0
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        try:
-            return 0 if row is None else int(row[0])
-        except ValueError:
-            raise StateBackendError(
-                f"the sqlite state store ({self._store}) has an unreadable schema version "
-                f"{row[0]!r}: it was changed outside AgentMap"
-            ) from None
 
     def _error(self, exc: sqlite3.Error, doing: str) -> StateBackendError:
         """A one-line error naming the setting, the file and what went wrong."""
@@ -471,54 +339,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-
-
-def _apply_all(conn: sqlite3.Connection, ops: list[Op]) -> list[Op]:
-    """Apply ``ops`` in one transaction; returns those whose run does not exist."""
-    if len(ops) == 1:  # sync durability: one statement is its own transaction
-        op = ops[0]
-        if op[0] != "start":
-            return [] if _apply(conn, op) else ops
-        try:
-            conn.execute(_INSERT_RUN, op[1])  # a new run id, the common case
-            return []
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):
-                raise
-        # Restarting a stored run: its old steps go in the same transaction.
-    conn.execute("BEGIN IMMEDIATE")
-    missing = [op for op in ops if not _apply(conn, op)]
-    conn.execute("COMMIT")
-    return missing
-
-
-def _apply(conn: sqlite3.Connection, op: Op) -> bool:
-    """Run one op; False: its run does not exist (deleted by another process meanwhile)."""
-    kind, params = op[0], op[1]
-    if kind == "step":
-        try:
-            conn.execute(_INSERT_STEP, params)
-        except sqlite3.IntegrityError as exc:
-            # Its run is not stored (deleted by another process since): the batch's
-            # other ops are still written, this one is reported.
-            if "steps.run_key" not in str(exc):
-                raise
-            return False
-        return True
-    if kind == "start":
-        _delete(conn, params[0])
-        conn.execute(_INSERT_RUN, params)
-        return True
-    if kind == "finish":
-        return bool(conn.execute(_FINISH, params).rowcount)
-    if kind == "reopen":
-        return bool(conn.execute(_REOPEN, params).rowcount)
-    raise ValueError(f"unknown state write {kind!r}")
-
-
-def _delete(conn: sqlite3.Connection, run_id: str) -> None:
-    conn.execute(f"DELETE FROM steps WHERE run_key = {_KEY}", (run_id,))
-    conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
 
 def _is_utf8(value: bytes) -> bool:

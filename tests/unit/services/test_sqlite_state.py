@@ -22,8 +22,9 @@ import pytest
 from agentmap.errors import StateBackendError
 from agentmap.runtime.checkpoint import RunStart, StepRecord, StoredRun
 from agentmap.services.protocols import EncodingStateAdapter, StateAdapterProtocol
-from agentmap.services.state import sqlite as sqlite_state
-from agentmap.services.state.sqlite import SCHEMA_VERSION, SqliteStateAdapter
+from agentmap.services.state import _sqlite_schema as schema
+from agentmap.services.state._sqlite_schema import SCHEMA_VERSION
+from agentmap.services.state.sqlite import SqliteStateAdapter
 
 
 def _step(number: int, node: str | None = None, **delta: Any) -> StepRecord:
@@ -107,8 +108,8 @@ def test_an_older_file_is_migrated_keeping_its_runs(
         conn.execute("ALTER TABLE runs ADD COLUMN label TEXT")
         conn.execute("UPDATE runs SET label = 'migrated'")
 
-    monkeypatch.setattr(sqlite_state, "MIGRATIONS", [*sqlite_state.MIGRATIONS, add_labels])
-    monkeypatch.setattr(sqlite_state, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_labels])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
 
     async def reopen() -> StoredRun | None:
         adapter = SqliteStateAdapter(path)
@@ -140,8 +141,8 @@ def test_a_failed_migration_changes_nothing(
         conn.execute("ALTER TABLE runs ADD COLUMN label TEXT")
         conn.execute("SELECT no_such_column FROM runs")
 
-    monkeypatch.setattr(sqlite_state, "MIGRATIONS", [*sqlite_state.MIGRATIONS, broken])
-    monkeypatch.setattr(sqlite_state, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
     with pytest.raises(StateBackendError) as caught:
         asyncio.run(SqliteStateAdapter(path).open())
     assert "no_such_column" in _one_line(caught.value, path)
