@@ -28,10 +28,12 @@ not a database); a row that does not decode names its run and step.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,9 +83,25 @@ class SqliteStateAdapter:
         self._store = f"state.path = {str(self.path.absolute())!r}"
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._buffer = WriteBuffer(durability, self._write)
+        # A write buffer per event loop: async and exit queue writes in their loop, and
+        # batch workers may run loops on several threads. sync queues nothing: one will do.
+        checked = WriteBuffer(durability, self._write)  # refuses an unknown durability
+        self._sync = checked if durability == "sync" else None
+        self._buffers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBuffer] = (
+            weakref.WeakKeyDictionary()
+        )
         # Runs started (or found) here and not finished: their steps need no existence check.
         self._known: set[str] = set()
+
+    def _queue(self) -> WriteBuffer:
+        """The write buffer of the running event loop."""
+        if self._sync is not None:
+            return self._sync
+        loop = asyncio.get_running_loop()
+        buffer = self._buffers.get(loop)
+        if buffer is None:
+            buffer = self._buffers[loop] = WriteBuffer(self.durability, self._write)
+        return buffer
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -95,7 +113,7 @@ class SqliteStateAdapter:
     async def close(self) -> None:
         """Write what is queued, then close the connection; a later call opens it again."""
         try:
-            await self._buffer.barrier()
+            await self._queue().barrier()
         finally:
             with self._lock:
                 if self._conn is not None:
@@ -109,7 +127,7 @@ class SqliteStateAdapter:
         if len(self._known) >= _MAX_KNOWN:
             self._known.clear()
         self._known.add(run.run_id)
-        await self._buffer.add(("start", row))
+        await self._queue().add(("start", row))
 
     async def save_step(self, run_id: str, step: StepRecord) -> None:
         if run_id not in self._known:
@@ -117,7 +135,7 @@ class SqliteStateAdapter:
         delta = step.encoded
         if delta is None:
             delta = _json.encode_delta(step.node, step.delta)
-        await self._buffer.add(("step", step_row(run_id, step, delta)))
+        await self._queue().add(("step", step_row(run_id, step, delta)))
 
     async def finish_run(
         self,
@@ -129,20 +147,20 @@ class SqliteStateAdapter:
         if run_id not in self._known:
             self._require(run_id)
         text = None if waiting is None else _json.encode(waiting.to_dict())
-        await self._buffer.barrier(("finish", (status, error, text, self._clock(), run_id)))
+        await self._queue().barrier(("finish", (status, error, text, self._clock(), run_id)))
         self._known.discard(run_id)
 
     async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
         if run_id not in self._known:
             self._require(run_id)
         text = None if fingerprint is None else _json.encode(fingerprint)
-        await self._buffer.barrier(("reopen", (self._clock(), text, run_id)))
+        await self._queue().barrier(("reopen", (self._clock(), text, run_id)))
         self._known.add(run_id)
 
     async def fork_run(self, run_id: str, new_run_id: str, step: int) -> None:
         if run_id == new_run_id:
             raise ValueError(f"cannot fork run {run_id!r} onto itself: give a new run id")
-        await self._buffer.barrier()
+        await self._queue().barrier()
         now = self._clock()
 
         def fork(conn: sqlite3.Connection) -> bool:
@@ -161,7 +179,7 @@ class SqliteStateAdapter:
         self._known.add(new_run_id)
 
     async def prune(self, older_than: float) -> int:
-        await self._buffer.barrier()
+        await self._queue().barrier()
 
         def prune(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
@@ -184,7 +202,7 @@ class SqliteStateAdapter:
     # ------------------------------------------------------------------ reads
 
     async def load_run(self, run_id: str) -> StoredRun | None:
-        await self._buffer.barrier()
+        await self._queue().barrier()
 
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
             try:
@@ -211,7 +229,7 @@ class SqliteStateAdapter:
         limit: int | None = None,
     ) -> list[RunSummary]:
         """Runs, newest first; the step count and last node come from an aggregate."""
-        await self._buffer.barrier()
+        await self._queue().barrier()
         where: list[str] = []
         params: list[Any] = []
         if status is not None:

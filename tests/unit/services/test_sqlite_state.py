@@ -13,6 +13,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -471,3 +472,46 @@ def test_a_delta_edited_by_hand_loads_only_if_it_is_one_json_object(
     run = asyncio.run(adapter.load_run("r1"))
     assert run is not None
     assert run.steps[0].delta == loaded
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_threads_with_their_own_event_loops_share_one_adapter(
+    tmp_path: Path, durability: str
+) -> None:
+    """Batch workers on threads: each loop queues its own writes; none is lost or mixed."""
+    path = tmp_path / "state.sqlite3"
+    adapter = SqliteStateAdapter(path, durability=durability)  # type: ignore[arg-type]
+    failures: list[BaseException] = []
+
+    def worker(number: int) -> None:
+        async def runs() -> None:
+            for index in range(10):
+                run_id = f"w{number}-{index}"
+                await adapter.start_run(RunStart(run_id, "G", {"run": run_id}))
+                for n in range(1, 11):
+                    await adapter.save_step(run_id, _step(n, n=n, run=run_id))
+                    await asyncio.sleep(0)
+                await adapter.finish_run(run_id, "completed")
+
+        try:
+            asyncio.run(runs())
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+    async def stored() -> list[StoredRun | None]:
+        return [await adapter.load_run(s.run_id) for s in await adapter.list_runs()]
+
+    loaded = asyncio.run(stored())
+    assert len(loaded) == 40
+    for run in loaded:
+        assert run is not None
+        assert run.status == "completed"
+        assert [s.step for s in run.steps] == list(range(1, 11))
+        assert {s.delta["run"] for s in run.steps} == {run.run_id}
