@@ -239,9 +239,9 @@ def test_secrets_are_redacted_and_listed(config_dir: Path, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     ("environment", "backends", "log"),
     [
-        ("development", ("litellm", "sqlite", "jsonl", "memory"), ("INFO", "text")),
+        ("development", ("litellm", "sqlite", "jsonl", "sqlite"), ("INFO", "text")),
         ("test", ("fake", "memory", "memory", "memory"), ("WARNING", "text")),
-        ("production", ("litellm", "redis", "jsonl", "memory"), ("INFO", "json")),
+        ("production", ("litellm", "redis", "jsonl", "postgres"), ("INFO", "json")),
     ],
 )
 def test_shipped_presets(environment: str, backends: tuple[str, ...], log: tuple[str, str]) -> None:
