@@ -23,9 +23,14 @@ class ProgressReporter(Protocol):
     def close(self, summary: BatchSummary) -> None: ...
 
 
+def _handled(summary: BatchSummary) -> int:
+    """Rows with a line: done, or suspended (waiting for a person, nothing left to run now)."""
+    return summary.done + summary.suspended
+
+
 def _eta(summary: BatchSummary) -> str:
     rate = summary.rate()
-    remaining = summary.total - summary.done
+    remaining = summary.total - _handled(summary)
     if rate <= 0 or remaining <= 0:
         return "-"
     seconds = int(remaining / rate)
@@ -41,8 +46,9 @@ class PlainProgress:
         self._next = time.monotonic() + interval
 
     def _line(self, summary: BatchSummary) -> str:
+        waiting = f", {summary.suspended} suspended" if summary.suspended else ""
         return (
-            f"batch: {summary.done}/{summary.total} rows ({summary.failed} failed), "
+            f"batch: {_handled(summary)}/{summary.total} rows ({summary.failed} failed{waiting}), "
             f"{summary.rate():.1f} rows/s, ETA {_eta(summary)}"
         )
 
@@ -94,7 +100,7 @@ class RichProgress:
         now = time.monotonic()
         if self._task is None:
             self._task = self._progress.add_task(
-                "rows", total=summary.total or None, completed=summary.done, failed=0, rate="-"
+                "rows", total=summary.total or None, completed=_handled(summary), failed=0, rate="-"
             )
             self._progress.start()
         elif now - self._shown < 0.1:
@@ -102,7 +108,7 @@ class RichProgress:
         self._shown = now
         self._progress.update(
             self._task,
-            completed=summary.done,
+            completed=_handled(summary),
             failed=summary.failed,
             rate=f"{summary.rate():.1f}",
         )

@@ -2,8 +2,9 @@
 
 Like main.py, this module imports only typer at load time (``agentmap --help``
 must stay fast); the batch engine and the container load when the command runs.
-Exit status: 0 every row completed, 1 some rows failed, 2 the batch could not
-start (bad options, inputs or output), 130 interrupted (rerun to resume).
+Exit status: 0 every row completed (or is suspended, waiting for a person),
+1 some rows failed, 2 the batch could not start (bad options, inputs or
+output), 130 interrupted (rerun to resume).
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def batch(
     """Run a workflow once per input row; append one JSON result line per row to --output.
 
     Rerun the same command after a crash or Ctrl-C: rows already in the output are skipped.
+    With state.backend sqlite or postgres, interrupted rows resume from their checkpoints
+    and suspended rows get their final line once `agentmap resume` finished their runs.
     """
     import asyncio
 
@@ -175,7 +178,7 @@ def batch(
                 progress=captured,
                 summary_file=summary_file,
             )
-            return asyncio.run(_terminate_on_sigterm(batch_run))
+            return asyncio.run(_closing_store(application, _terminate_on_sigterm(batch_run)))
 
     try:
         summary = guard(execute, describe=error_message)
@@ -183,7 +186,7 @@ def batch(
         _interrupted(captured.summary, output, as_json=json_output)
     from agentmap.cli.batch_output import print_summary
 
-    print_summary(summary, as_json=json_output)
+    print_summary(summary, as_json=json_output, output=output, env=env)
     raise typer.Exit(0 if summary.failed == 0 else 1)
 
 
@@ -244,6 +247,26 @@ def _interrupted(summary: BatchSummary | None, output: Path, *, as_json: bool) -
         "Rerun the same command to run only the rest",
         130,
     )
+
+
+async def _closing_store(application: Any, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await the batch, then close the state store in the same event loop.
+
+    A postgres pool belongs to the loop that opened it, so it ends there
+    (as ``agentmap resume`` and ``agentmap runs`` do). A store that fails to
+    close after the batch failed does not hide why the batch failed.
+    """
+    import contextlib
+
+    store = application.state_store
+    try:
+        done = await coroutine
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await store.close()
+        raise
+    await store.close()
+    return done
 
 
 async def _terminate_on_sigterm(coroutine: Coroutine[Any, Any, T]) -> T:
