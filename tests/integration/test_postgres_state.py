@@ -108,6 +108,17 @@ def schema() -> Iterator[str]:
     _sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
+@pytest.fixture
+def role(schema: str) -> Iterator[str]:
+    """A login role of its own (not a superuser: limits and privileges apply to it)."""
+    name = f"agentmap_test_{uuid.uuid4().hex[:8]}"
+    _sql(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    _sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    _sql(f'DROP OWNED BY "{name}"')
+    _sql(f'DROP ROLE "{name}"')
+
+
 # ---------------------------------------------------------------------- conformance
 
 
@@ -275,6 +286,7 @@ def test_an_older_schema_is_migrated_and_keeps_its_runs(
     asyncio.run(store())
     migration = (2, ("ALTER TABLE {s}.runs ADD COLUMN note text DEFAULT 'v2'",))
     monkeypatch.setattr(_pg_schema, "MIGRATIONS", (*_pg_schema.MIGRATIONS, migration))
+    monkeypatch.setattr(_pg_schema, "SCHEMA_VERSION", 2)
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", 2)
 
     async def reopen() -> StoredRun:
@@ -409,38 +421,47 @@ def test_connections_the_server_dropped_are_replaced_and_nothing_is_lost(
 
 
 @services
-def test_a_server_that_stays_away_fails_the_write_clearly(schema: str) -> None:
+def test_a_server_that_stays_away_fails_the_write_clearly(schema: str, role: str) -> None:
     """The connections die and no new one is allowed: the write raises, one line, and the
     steps stored before are all there."""
-    role = f"agentmap_test_{uuid.uuid4().hex[:8]}"
-    _sql(f'CREATE ROLE "{role}" LOGIN')
     _sql(f'GRANT CREATE ON DATABASE test TO "{role}"')
     url = f"postgresql://{role}:pw-{role}@{HOST}:{PORT}/test"
-    try:
 
-        async def scenario() -> BaseException:
-            adapter = _adapter(schema, url, min_size=2, max_size=2)
-            await adapter.open()
-            try:
-                await adapter.start_run(RunStart("r1", "G", {}))
-                await adapter.save_step("r1", _step(1))
-                await asyncio.to_thread(_sql, f'ALTER ROLE "{role}" CONNECTION LIMIT 0')
-                await asyncio.to_thread(_terminate, schema)
-                with pytest.raises(StateBackendError) as caught:
-                    await adapter.save_step("r1", _step(2))
-                return caught.value
-            finally:
-                await adapter.close()
+    async def scenario() -> BaseException:
+        adapter = _adapter(schema, url, min_size=2, max_size=2)
+        await adapter.open()
+        try:
+            await adapter.start_run(RunStart("r1", "G", {}))
+            await adapter.save_step("r1", _step(1))
+            await asyncio.to_thread(_sql, f'ALTER ROLE "{role}" CONNECTION LIMIT 0')
+            await asyncio.to_thread(_terminate, schema)
+            with pytest.raises(StateBackendError) as caught:
+                await adapter.save_step("r1", _step(2))
+            return caught.value
+        finally:
+            await adapter.close()
 
-        error = asyncio.run(scenario())
-        text = _one_line(error)
-        assert f"{HOST}:{PORT}" in text
-        assert f"pw-{role}" not in text
-        assert _sql(f'SELECT step FROM "{schema}".steps') == [(1,)]
-    finally:
-        _sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        _sql(f'DROP OWNED BY "{role}"')
-        _sql(f'DROP ROLE "{role}"')
+    text = _one_line(asyncio.run(scenario()))
+    assert f"{HOST}:{PORT}" in text
+    assert f"pw-{role}" not in text
+    assert _sql(f'SELECT step FROM "{schema}".steps') == [(1,)]
+
+
+@services
+def test_a_schema_made_by_an_administrator_needs_no_right_to_create(schema: str, role: str) -> None:
+    """The role may not create schemas in the database; the schema is made for it."""
+    _sql(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+
+    async def scenario() -> StoredRun:
+        adapter = _adapter(schema, f"postgresql://{role}@{HOST}:{PORT}/test")
+        await _opened(adapter, _store_run(adapter, "r1"))
+        run: StoredRun = await _opened(adapter, adapter.load_run("r1"))
+        return run
+
+    assert asyncio.run(scenario()).path == ["N1", "N2"]
+    with pytest.raises(StateBackendError, match="permission denied") as caught:
+        asyncio.run(_adapter(schema + "_x", f"postgresql://{role}@{HOST}:{PORT}/test").open())
+    _one_line(caught.value)
 
 
 @services

@@ -1,4 +1,4 @@
-"""The SQL of the postgres state backend: its schema, migrations and statements.
+"""The text of the postgres state backend: its schema, migrations, statements, shown URL.
 
 Kept apart from ``postgres`` so that module reads as connections and errors.
 Nothing here imports psycopg: the statements are bytes (what psycopg takes
@@ -20,13 +20,25 @@ written in a layout this code does not know.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from agentmap.services.state._sql import RUN_COLUMNS, STEP_COLUMNS, SUMMARY_COLUMNS
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Statements", "check_schema_name", "step_columns"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "NewerSchemaError",
+    "Statements",
+    "check_schema_name",
+    "migrate",
+    "one_line",
+    "redact",
+    "passwords",
+    "step_columns",
+]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -136,6 +148,9 @@ class Statements:
     """Every statement of the adapter, for one schema; parameters in ``_sql``'s row order."""
 
     schema: str
+    schema_exists: bytes
+    table_exists: bytes
+    lock: bytes
     create_schema: bytes
     create_version_table: bytes
     version: bytes
@@ -177,7 +192,10 @@ class Statements:
         summary = _select(SUMMARY_COLUMNS[:-2], "r.")
         return cls(
             schema=name,
-            create_schema=_sql("CREATE SCHEMA IF NOT EXISTS {s}", s),
+            schema_exists=_sql(f"SELECT to_regnamespace('{s}')", s),
+            table_exists=_sql(f"SELECT to_regclass('{s}.schema_version')", s),
+            lock=b"SELECT pg_advisory_xact_lock(hashtext(%s))",
+            create_schema=_sql("CREATE SCHEMA {s}", s),
             create_version_table=_sql(
                 "CREATE TABLE IF NOT EXISTS {s}.schema_version "
                 "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -276,3 +294,79 @@ class Statements:
 
 #: (query, parameters, the run id whose row the statement must find, if any)
 Statement = tuple[bytes, Any, str | None]
+
+
+class NewerSchemaError(Exception):
+    """The schema was migrated by a newer AgentMap: its ``version`` is above ours."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+async def migrate(conn: Any, sql: Statements) -> None:
+    """Create the schema or bring it to ``SCHEMA_VERSION`` (``conn``: psycopg, autocommit).
+
+    The version is read first, without DDL, so a schema already up to date opens on a
+    read-only server and with no privilege to create. Otherwise the work happens in
+    one transaction under an advisory lock, so processes starting at once migrate once.
+    """
+    if await _version(conn, sql) == SCHEMA_VERSION:
+        return
+    async with conn.transaction():
+        await conn.execute(sql.lock, (f"agentmap.state:{sql.schema}",))
+        if (await (await conn.execute(sql.schema_exists)).fetchone())[0] is None:
+            await conn.execute(sql.create_schema)
+        await conn.execute(sql.create_version_table)
+        version = await _version(conn, sql) or 0
+        for number, statements in sql.migrations:
+            if number > version:
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(sql.set_version, (number,))
+
+
+async def _version(conn: Any, sql: Statements) -> int | None:
+    """The schema's version, None without one; ``NewerSchemaError`` if above ours."""
+    if (await (await conn.execute(sql.table_exists)).fetchone())[0] is None:
+        return None
+    version = int((await (await conn.execute(sql.version)).fetchone())[0])
+    if version > SCHEMA_VERSION:
+        raise NewerSchemaError(version)
+    return version
+
+
+# ---------------------------------------------------------------------- the URL, as shown
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|&)password=)[^&]*")
+_KV_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``: safe to print."""
+    if "://" not in url:
+        return _KV_PASSWORD.sub(r"\1***", url)
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    return urlunsplit(
+        parts._replace(netloc=netloc, query=_QUERY_PASSWORD.sub(r"\1***", parts.query))
+    )
+
+
+def passwords(url: str, params: Mapping[str, Any]) -> list[str]:
+    """The password as written and as decoded, to scrub from any server or driver message."""
+    found = {str(params.get("password") or "")}
+    if "://" in url:
+        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            raw = userinfo.split(":", 1)[1]
+            found |= {raw, unquote(raw)}
+    return sorted((s for s in found if s), key=len, reverse=True)

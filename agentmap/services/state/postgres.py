@@ -24,18 +24,26 @@ silently. The URL's password never appears in a message.
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from agentmap.errors import ConfigurationError, MissingExtraError, StateBackendError
 from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
 from agentmap.services.llm.loops import PerLoop
 from agentmap.services.state import _json
-from agentmap.services.state._pg_schema import SCHEMA_VERSION, Statements
+from agentmap.services.state._pg_schema import (
+    SCHEMA_VERSION,
+    NewerSchemaError,
+    Statements,
+    migrate,
+    one_line,
+    passwords,
+    redact,
+)
 from agentmap.services.state._sql import (
     decode_run,
     decode_step,
@@ -77,7 +85,9 @@ class _Binding:
         # Batches (async, exit) are written one after the other, in the order they were
         # taken: on a pool two could commit out of order (a run's end before its start).
         # In sync mode each run awaits its own writes, so runs write in parallel.
-        self.serial = asyncio.Lock() if adapter.durability != "sync" else None
+        self.serial: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if adapter.durability != "sync" else contextlib.nullcontext()
+        )
 
     async def open(self) -> None:
         async with self._opening:
@@ -90,9 +100,6 @@ class _Binding:
                 self.opened = True
 
     async def write(self, ops: list[Op]) -> None:
-        if self.serial is None:
-            await self.adapter._apply(self.pool, ops)
-            return
         async with self.serial:
             await self.adapter._apply(self.pool, ops)
 
@@ -103,9 +110,8 @@ class _Binding:
     async def settled(self) -> None:
         """Return once everything queued, and any batch still being written, is stored."""
         await self.buffer.barrier()
-        if self.serial is not None:
-            async with self.serial:
-                pass
+        async with self.serial:
+            pass
 
     async def close(self) -> None:
         """Write what is queued, then close the pool (also when the loop shuts down)."""
@@ -166,14 +172,14 @@ class PostgresStateAdapter:
         self._psycopg = psycopg
         self._pools = psycopg_pool
         self._conninfo = url if isinstance(url, str) else url.get_secret_value()
-        self.display_url = _redact(self._conninfo)
+        self.display_url = redact(self._conninfo)
         try:
             params = conninfo_to_dict(self._conninfo)
         except psycopg.Error as exc:
             raise ConfigurationError(
-                f"{_SETTING} {self.display_url!r} is not a PostgreSQL URL: {_line(exc)}"
+                f"{_SETTING} {self.display_url!r} is not a PostgreSQL URL: {one_line(exc)}"
             ) from None
-        self._secrets = _secrets(self._conninfo, params)
+        self._secrets = passwords(self._conninfo, params)
         self.address = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
         self._connect_kwargs: dict[str, Any] = {"autocommit": True}
         if "application_name" not in params:  # who is who in pg_stat_activity
@@ -373,48 +379,24 @@ class PostgresStateAdapter:
             raise self._unreachable("the pool's connections timed out") from None
 
     async def _migrate(self) -> None:
-        """Create the schema or bring it to ``SCHEMA_VERSION``, under an advisory lock."""
+        """Create or migrate the schema on a connection of its own (see ``_pg_schema``)."""
         psycopg = self._psycopg
         try:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
         except psycopg.Error as exc:
-            raise self._unreachable(_line(exc)) from None
-        sql = self._sql
+            raise self._unreachable(one_line(exc)) from None
         async with conn:
             try:
-                version = await self._version(conn)
-                if version != SCHEMA_VERSION:
-                    async with conn.transaction():
-                        key = f"agentmap.state:{self.schema}"
-                        await conn.execute(b"SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
-                        await conn.execute(sql.create_schema)
-                        await conn.execute(sql.create_version_table)
-                        version = await self._version(conn) or 0
-                        for number, statements in sql.migrations:
-                            if number > version:
-                                for statement in statements:
-                                    await conn.execute(statement)
-                                await conn.execute(sql.set_version, (number,))
+                await migrate(conn, self._sql)
+            except NewerSchemaError as exc:
+                raise StateBackendError(
+                    f"{self._store} is at version {exc.version}, newer than this AgentMap's "
+                    f"{SCHEMA_VERSION}: upgrade AgentMap, or set state.schema_name to another "
+                    f"schema ({_SETTING} {self.display_url})"
+                ) from None
             except psycopg.Error as exc:
                 raise self._failure(exc, "creating the schema") from None
         self._schema_ready = True
-
-    async def _version(self, conn: AsyncConnection[Any]) -> int | None:
-        """The schema's version (None: no schema yet); a newer one than ours is refused."""
-        found = await (
-            await conn.execute(b"SELECT to_regclass(%s)", (f'"{self.schema}".schema_version',))
-        ).fetchone()
-        if found is None or found[0] is None:
-            return None
-        row = await (await conn.execute(self._sql.version)).fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StateBackendError(
-                f"the state schema {self.schema!r} at {self.address} is at version {version}, "
-                f"newer than this AgentMap's {SCHEMA_VERSION}: upgrade AgentMap, or set "
-                f"state.schema_name to another schema ({_SETTING} {self.display_url})"
-            )
-        return version
 
     async def _apply(self, pool: AsyncConnectionPool[AsyncConnection[Any]], ops: list[Op]) -> None:
         """Write ``ops`` in one transaction: one statement alone, a pipeline for several."""
@@ -488,7 +470,7 @@ class PostgresStateAdapter:
         else:
             what = "failed"
         return StateBackendError(
-            f"{self._store} {what} while {doing}: {self._scrub(_line(exc))} "
+            f"{self._store} {what} while {doing}: {self._scrub(one_line(exc))} "
             f"({_SETTING} {self.display_url}; AGENTMAP_STATE__URL)"
         )
 
@@ -507,36 +489,3 @@ def _error_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _unknown(run_id: str) -> KeyError:
     return KeyError(f"unknown run {run_id!r}: call start_run first")
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-_QUERY_PASSWORD = re.compile(r"(?i)((?:^|&)password=)[^&]*")
-_KV_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def _redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``: safe to print."""
-    if "://" not in url:
-        return _KV_PASSWORD.sub(r"\1***", url)
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    return urlunsplit(
-        parts._replace(netloc=netloc, query=_QUERY_PASSWORD.sub(r"\1***", parts.query))
-    )
-
-
-def _secrets(url: str, params: Mapping[str, Any]) -> list[str]:
-    """The password as written and as decoded, to scrub from any server or driver message."""
-    found = {str(params.get("password") or "")}
-    if "://" in url:
-        userinfo = urlsplit(url).netloc.rpartition("@")[0]
-        if ":" in userinfo:
-            raw = userinfo.split(":", 1)[1]
-            found |= {raw, unquote(raw)}
-    return sorted((s for s in found if s), key=len, reverse=True)
