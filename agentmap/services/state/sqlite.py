@@ -131,7 +131,7 @@ class SqliteStateAdapter:
 
     async def save_step(self, run_id: str, step: StepRecord) -> None:
         if run_id not in self._known:
-            self._require(run_id)
+            await self._require(run_id)
         delta = step.encoded
         if delta is None:
             delta = _json.encode_delta(step.node, step.delta)
@@ -145,14 +145,14 @@ class SqliteStateAdapter:
         waiting: Waiting | None = None,
     ) -> None:
         if run_id not in self._known:
-            self._require(run_id)
+            await self._require(run_id)
         text = None if waiting is None else _json.encode(waiting.to_dict())
         await self._queue().barrier(("finish", (status, error, text, self._clock(), run_id)))
         self._known.discard(run_id)
 
     async def reopen_run(self, run_id: str, fingerprint: Mapping[str, Any] | None = None) -> None:
         if run_id not in self._known:
-            self._require(run_id)
+            await self._require(run_id)
         text = None if fingerprint is None else _json.encode(fingerprint)
         await self._queue().barrier(("reopen", (self._clock(), text, run_id)))
         self._known.add(run_id)
@@ -248,8 +248,10 @@ class SqliteStateAdapter:
         rows = self._locked(lambda conn: conn.execute(sql, params).fetchall(), "read from")
         return [decode_summary(row) for row in rows]
 
-    def _require(self, run_id: str) -> None:
-        """KeyError unless ``run_id`` is stored (for a run this process did not start)."""
+    async def _require(self, run_id: str) -> None:
+        """KeyError unless ``run_id`` is stored (a run this process did not start, or
+        forgot): what this loop queued is written first, so its own runs are found."""
+        await self._queue().barrier()
         sql = "SELECT 1 FROM runs WHERE run_id = ?"
         if self._locked(lambda conn: conn.execute(sql, (run_id,)).fetchone(), "read from") is None:
             raise _unknown(run_id)

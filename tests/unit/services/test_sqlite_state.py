@@ -24,6 +24,7 @@ from agentmap.errors import StateBackendError
 from agentmap.runtime.checkpoint import RunStart, StepRecord, StoredRun
 from agentmap.services.protocols import EncodingStateAdapter, StateAdapterProtocol
 from agentmap.services.state import _sqlite_schema as schema
+from agentmap.services.state import sqlite as sqlite_module
 from agentmap.services.state._sqlite_schema import SCHEMA_VERSION
 from agentmap.services.state.sqlite import SqliteStateAdapter
 
@@ -515,3 +516,26 @@ def test_threads_with_their_own_event_loops_share_one_adapter(
         assert run.status == "completed"
         assert [s.step for s in run.steps] == list(range(1, 11))
         assert {s.delta["run"] for s in run.steps} == {run.run_id}
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_a_queued_run_the_adapter_forgot_still_takes_steps(
+    tmp_path: Path, durability: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set of runs known to exist is bounded; a run dropped from it while its start
+    is still queued (exit) is found by writing the queue before looking."""
+    monkeypatch.setattr(sqlite_module, "_MAX_KNOWN", 1)
+    adapter = SqliteStateAdapter(tmp_path / "s.db", durability=durability)  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[StoredRun | None, StoredRun | None]:
+        await adapter.start_run(RunStart("first", "G", {}))
+        await adapter.start_run(RunStart("second", "G", {}))  # forgets "first"
+        await adapter.save_step("first", _step(1))
+        await adapter.save_step("second", _step(1))
+        await adapter.finish_run("first", "completed")
+        await adapter.finish_run("second", "completed")
+        return await adapter.load_run("first"), await adapter.load_run("second")
+
+    for run in asyncio.run(scenario()):
+        assert run is not None
+        assert (run.status, run.path) == ("completed", ["N1"])
