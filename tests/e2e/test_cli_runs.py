@@ -36,6 +36,17 @@ class AskAgent(BaseAgent):
 
     def process(self, inputs: dict[str, Any]) -> Any:
         return interrupt(f"Publish {inputs['draft']}?")["approved"]
+
+
+class FlakyAgent(BaseAgent):
+    """Fails while a file named ``down`` is in the working folder."""
+
+    def process(self, inputs: dict[str, Any]) -> Any:
+        import os
+
+        if os.path.exists("down"):
+            raise ConnectionError("the service is down")
+        return f"fetched {inputs['title']}"
 '''
 
 FLOWS = (
@@ -43,6 +54,8 @@ FLOWS = (
     "Review,Draft,echo,title,draft,Draft: {title},Approve\n"
     "Review,Approve,custom:Ask,draft,approved,,Publish\n"
     "Review,Publish,echo,draft|approved,outcome,{draft} (approved: {approved}),\n"
+    "Fetch,Get,custom:Flaky,title,page,,Show\n"
+    "Fetch,Show,echo,page,shown,[{page}],\n"
     "Other,Hello,echo,,greeting,hello,Bye\n"
     "Other,Bye,echo,greeting,farewell,{greeting} and bye,\n"
 )
@@ -176,6 +189,36 @@ def test_resume_json_of_a_run_that_suspends_again(store: Store) -> None:
     assert again["waiting"]["node"] == "Approve"
     assert again["waiting"]["fields"] == ["approved"]
     assert again["waiting"]["question"] == "Publish Draft: Hi?"
+
+
+def test_a_failed_run_resumes_exit_1_while_it_fails_and_0_once_it_completes(
+    store: Store,
+) -> None:
+    (store.root / "down").touch()
+    out = store.cli("run", f"{store.csv}::Fetch", "--state", '{"title": "Hi"}', "--json")
+    assert out.returncode == 1, out.stderr
+    run_id = json.loads(out.stdout)["run_id"]
+    again = store.cli("resume", run_id, "--json")
+    assert again.returncode == 1, again.stderr
+    assert json.loads(again.stdout)["status"] == "failed"
+    assert "the service is down" in json.loads(again.stdout)["error"]
+    (store.root / "down").unlink()
+    done = store.json("resume", run_id)
+    assert done["status"] == "completed"
+    assert done["state"]["shown"] == "[fetched Hi]"
+    assert store.json("runs", "show", run_id)["status"] == "completed"
+
+
+def test_a_moved_workflow_is_named_with_workflow(store: Store) -> None:
+    run_id = store.start_review()
+    moved = store.root / "moved.csv"
+    store.csv.rename(moved)
+    err = one_line_error(store.cli("resume", run_id, "--set", "approved=yes"), 2)
+    assert "not there any more" in err
+    assert "--workflow" in err
+    done = store.json("resume", run_id, "--set", "approved=yes", "--workflow", str(moved))
+    assert done["status"] == "completed"
+    assert done["state"]["outcome"] == "Draft: Hi (approved: yes)"
 
 
 # ---------------------------------------------------------------------- runs list / show
