@@ -251,8 +251,9 @@ def print_runs(runs: Sequence[RunSummary], *, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(*_RUN_COLUMNS, box=None, header_style="bold")
-    table.columns[0].no_wrap = True
+    table = Table(*_RUN_COLUMNS, box=None, header_style="bold", pad_edge=False)
+    for column in (0, 2, 3, 4):  # ids are copied whole; graph and last node may wrap
+        table.columns[column].no_wrap = True
     for cells in rows:
         style = _STATUS_STYLE.get(cells[2], "")
         status = f"[{style}]{cells[2]}[/]" if style else cells[2]
