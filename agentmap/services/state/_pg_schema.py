@@ -35,8 +35,8 @@ __all__ = [
     "check_schema_name",
     "migrate",
     "one_line",
-    "redact",
     "passwords",
+    "redact",
     "step_columns",
 ]
 
@@ -266,11 +266,13 @@ class Statements:
         )
 
     def batch(self, ops: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Statement]:
-        """The statements that apply ``ops`` (``_writes.Op``) in order, in one transaction.
+        """The statements that apply ``ops`` (``_writes.Op``), in one transaction.
 
-        Consecutive steps become one ``INSERT ... SELECT FROM unnest(...)``: a statement
-        per step costs a few times more, even pipelined. A step written twice in a
-        batch keeps its last record (one statement cannot update a row twice).
+        The steps become one ``INSERT ... SELECT FROM unnest(...)``: a statement per
+        step costs a few times more, even pipelined. They may be written after a
+        later ``finish``/``reopen`` (rows of another table: the transaction's result
+        is the same), not after a ``start`` of their run, which deletes them. A step
+        written twice keeps its last record (one statement cannot update a row twice).
         """
         found: list[Statement] = []
         steps: dict[tuple[Any, Any], tuple[Any, ...]] = {}
@@ -278,7 +280,8 @@ class Statements:
             if kind == "step":
                 steps[params[0], params[1]] = params
                 continue
-            self._add_steps(found, steps)
+            if kind == "start" and any(run_id == params[0] for run_id, _ in steps):
+                self._add_steps(found, steps)
             # finish and reopen update the run's row, which must exist.
             found.append((getattr(self, kind), params, None if kind == "start" else params[-1]))
         self._add_steps(found, steps)

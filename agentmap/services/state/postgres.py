@@ -24,11 +24,9 @@ silently. The URL's password never appears in a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentmap.errors import ConfigurationError, MissingExtraError, StateBackendError
@@ -82,12 +80,11 @@ class _Binding:
         self.opened = False
         self.closed = False
         self._opening = asyncio.Lock()
-        # Batches (async, exit) are written one after the other, in the order they were
-        # taken: on a pool two could commit out of order (a run's end before its start).
-        # In sync mode each run awaits its own writes, so runs write in parallel.
-        self.serial: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if adapter.durability != "sync" else contextlib.nullcontext()
-        )
+        # Writes in flight, and those waiting for one to end (see ``write``).
+        self._busy = 0
+        self._limit = adapter.max_size if adapter.durability == "sync" else 1
+        self._queued: list[tuple[list[Op], asyncio.Future[None]]] = []
+        self._groups: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         async with self._opening:
@@ -100,8 +97,59 @@ class _Binding:
                 self.opened = True
 
     async def write(self, ops: list[Op]) -> None:
-        async with self.serial:
-            await self.adapter._apply(self.pool, ops)
+        """Write ``ops`` (the ``WriteBuffer``'s write): stored when this returns.
+
+        What arrives while the writes in flight are at their limit goes together
+        into the next write, when one ends (a group commit: with many runs at once a
+        commit is shared instead of queued for). Sync mode writes up to a connection's
+        worth at once, steps only being grouped (each run awaits its own writes, so
+        their order is free). Batches (async, exit) go one at a time, in order: on a
+        pool two could commit out of order (a run's end before its start).
+        """
+        if self._busy >= self._limit and (
+            self._limit == 1 or all(kind == "step" for kind, _ in ops)
+        ):
+            future = asyncio.get_running_loop().create_future()
+            self._queued.append((ops, future))
+            await future
+        elif ops:
+            self._busy += 1
+            try:
+                await self.adapter._apply(self.pool, ops)
+            finally:
+                self._busy -= 1
+                self._next_group()
+
+    def _next_group(self) -> None:
+        if self._queued and self._busy < self._limit:
+            group, self._queued = self._queued, []
+            self._busy += 1
+            task = asyncio.ensure_future(self._write_group(group))
+            self._groups.add(task)
+            task.add_done_callback(self._groups.discard)
+
+    async def _write_group(self, group: list[tuple[list[Op], asyncio.Future[None]]]) -> None:
+        apply, pool = self.adapter._apply, self.pool
+        results: list[BaseException | None] = [None] * len(group)
+        try:
+            try:
+                await apply(pool, [op for ops, _ in group for op in ops])
+            except KeyError:  # a run that is not stored: each alone, for its own answer
+                for index, (ops, _) in enumerate(group):
+                    try:
+                        await apply(pool, ops)
+                    except Exception as exc:
+                        results[index] = exc
+            except Exception as exc:
+                results = [exc] * len(group)
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(None) if result is None else future.set_exception(result)
+        finally:
+            for _, future in group:
+                future.cancel()  # only those left undone: the loop is going away
+            self._busy -= 1
+            self._next_group()
 
     async def _track(self, conn: AsyncConnection[Any]) -> None:
         """The pool's ``configure``: remember each connection it makes, to close at the end."""
@@ -110,8 +158,8 @@ class _Binding:
     async def settled(self) -> None:
         """Return once everything queued, and any batch still being written, is stored."""
         await self.buffer.barrier()
-        async with self.serial:
-            pass
+        if self._limit == 1:
+            await self.write([])  # behind every batch taken before
 
     async def close(self) -> None:
         """Write what is queued, then close the pool (also when the loop shuts down)."""
@@ -401,6 +449,8 @@ class PostgresStateAdapter:
     async def _apply(self, pool: AsyncConnectionPool[AsyncConnection[Any]], ops: list[Op]) -> None:
         """Write ``ops`` in one transaction: one statement alone, a pipeline for several."""
         statements = self._sql.batch(ops)
+        if not statements:
+            return
 
         async def write(conn: AsyncConnection[Any]) -> list[int]:
             if len(statements) == 1:
@@ -452,9 +502,10 @@ class PostgresStateAdapter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _unreachable(self, reason: str) -> StateBackendError:
+        reason = self._scrub(reason).rstrip(" .")
         return StateBackendError(
-            f"cannot connect to the PostgreSQL state store at {self.address}: "
-            f"{self._scrub(reason)}. Check {_SETTING} ({self.display_url}; "
+            f"cannot connect to the PostgreSQL state store at {self.address}: {reason}"
+            f"{'' if reason.endswith('?') else '.'} Check {_SETTING} ({self.display_url}; "
             "AGENTMAP_STATE__URL) and that the server is running"
         )
 
