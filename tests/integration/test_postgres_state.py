@@ -500,6 +500,73 @@ def test_200_concurrent_runs_of_20_steps_share_the_pool(schema: str, durability:
 
 
 @services
+def test_steps_waiting_for_a_connection_share_a_commit(schema: str) -> None:
+    """Sync mode, more runs than connections: steps that arrive while every connection
+    writes go together in the next write, each still stored when save_step returns."""
+    runs, steps = 40, 10
+    writes: list[int] = []
+
+    async def scenario() -> list[StoredRun]:
+        adapter = _adapter(schema, max_size=2)
+        apply = adapter._apply
+
+        async def counted(pool: Any, ops: list[Any]) -> None:
+            writes.append(len(ops))
+            await apply(pool, ops)
+
+        adapter._apply = counted
+
+        async def one(run_id: str) -> None:
+            await adapter.start_run(RunStart(run_id, "G", {}))
+            for n in range(1, steps + 1):
+                await adapter.save_step(run_id, _step(n, run=run_id, n=n))
+                stored = await asyncio.to_thread(
+                    _sql, f'SELECT 1 FROM "{schema}".steps WHERE run_id = %s AND step = %s',
+                    (run_id, n),
+                )  # fmt: skip
+                assert stored, f"{run_id} step {n} not stored when save_step returned"
+            await adapter.finish_run(run_id, "completed")
+
+        await adapter.open()
+        try:
+            await asyncio.gather(*(one(f"r{i}") for i in range(runs)))
+            return [await adapter.load_run(f"r{i}") for i in range(runs)]
+        finally:
+            await adapter.close()
+
+    loaded = asyncio.run(scenario())
+    assert [run.state for run in loaded] == [{"run": f"r{i}", "n": steps} for i in range(runs)]
+    assert max(writes) > 1  # some writes carried several runs' steps
+    assert sum(writes) == runs * (steps + 2)
+
+
+@services
+def test_a_run_deleted_behind_a_shared_commit_fails_alone(schema: str) -> None:
+    """One run of a group commit is no longer stored: its step is a KeyError, the others
+    are stored."""
+
+    async def scenario() -> tuple[list[Any], list[StoredRun]]:
+        adapter = _adapter(schema, max_size=1)
+        await adapter.open()
+        try:
+            for i in range(10):
+                await adapter.start_run(RunStart(f"r{i}", "G", {}))
+            await asyncio.to_thread(_sql, f"DELETE FROM \"{schema}\".runs WHERE run_id = 'r3'")
+            results = await asyncio.gather(
+                *(adapter.save_step(f"r{i}", _step(1)) for i in range(10)),
+                return_exceptions=True,
+            )
+            return results, [await adapter.load_run(f"r{i}") for i in range(10) if i != 3]
+        finally:
+            await adapter.close()
+
+    results, loaded = asyncio.run(scenario())
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["KeyError"] + ["NoneType"] * 6
+    assert "r3" in str(results[3])
+    assert all(run.path == ["N1"] for run in loaded)
+
+
+@services
 def test_each_event_loop_has_its_pool_closed_with_the_loop(schema: str) -> None:
     adapter = _adapter(schema, min_size=2, max_size=2)
 
