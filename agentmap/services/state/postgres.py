@@ -8,13 +8,20 @@ first use; ``_pg_schema`` has the SQL and the migrations.
 Event loops: a psycopg async pool belongs to the loop that opened it, and
 ``Application.run`` starts a new loop (``asyncio.run``) per call while the
 container hands every run the same adapter. So each running loop gets its
-own pool and write buffer (``PerLoop``), closed when that loop shuts down,
-after what it still had queued is written.
+own pool and write buffer (``_pg_binding``), closed when that loop shuts
+down, after what it still had queued is written.
 
 Cost: in ``sync`` durability a checkpoint is one statement, one round trip
 (an ``INSERT ... ON CONFLICT`` in autocommit: atomic, and idempotent by
 (run_id, step), so a write retried after a lost connection is never stored
-twice). Batches (``async``/``exit``) are one transaction sent as a pipeline.
+twice); with more runs than connections, waiting steps share a commit.
+Batches (``async``/``exit``) are one transaction sent as a pipeline, their
+steps one ``INSERT ... SELECT FROM unnest``. The commit waits for the server's
+WAL flush (``synchronous_commit``, the server's setting): most of a sync
+step's cost. ``?options=-c%20synchronous_commit%3Doff`` in ``state.url``
+trades it for losing the last moments of checkpoints if the *server* crashes
+(a crash of AgentMap loses nothing either way).
+
 A connection the server dropped (restart, ``pg_terminate_backend``) is
 noticed by the write that uses it: the pool is checked and the write retried
 once; if that fails too the run fails with ``StateBackendError``, never
@@ -23,9 +30,7 @@ silently. The URL's password never appears in a message.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +38,7 @@ from agentmap.errors import ConfigurationError, MissingExtraError, StateBackendE
 from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
 from agentmap.services.llm.loops import PerLoop
 from agentmap.services.state import _json
+from agentmap.services.state._pg_binding import LoopBinding
 from agentmap.services.state._pg_schema import (
     SCHEMA_VERSION,
     NewerSchemaError,
@@ -49,7 +55,7 @@ from agentmap.services.state._sql import (
     run_row,
     step_row,
 )
-from agentmap.services.state._writes import Durability, Op, WriteBuffer
+from agentmap.services.state._writes import Durability, Op
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -58,8 +64,9 @@ if TYPE_CHECKING:
 
     from agentmap.settings import StateSettings
 
-__all__ = ["PostgresStateAdapter"]
+    _Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
+__all__ = ["PostgresStateAdapter"]
 T = TypeVar("T")
 #: Seconds to wait for a connection (a ``connect_timeout`` in the URL wins for connecting).
 _CONNECT_TIMEOUT = 5.0
@@ -67,128 +74,6 @@ _SETTING = "state.url"
 _READ_ONLY = "25006"
 #: The run ids this process knows exist, kept to check ``save_step`` without a query.
 _MAX_KNOWN = 10_000
-
-
-class _Binding:
-    """One event loop's pool and write buffer."""
-
-    def __init__(self, adapter: PostgresStateAdapter) -> None:
-        self.adapter = adapter
-        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = adapter._new_pool(self._track)
-        self._connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
-        self.buffer = WriteBuffer(adapter.durability, self.write)
-        self.opened = False
-        self.closed = False
-        self._opening = asyncio.Lock()
-        # Writes in flight, and those waiting for one to end (see ``write``).
-        self._busy = 0
-        self._limit = adapter.max_size if adapter.durability == "sync" else 1
-        self._queued: list[tuple[list[Op], asyncio.Future[None]]] = []
-        self._groups: set[asyncio.Task[None]] = set()
-
-    async def open(self) -> None:
-        async with self._opening:
-            if not self.opened:
-                try:
-                    await self.adapter._open_pool(self.pool)
-                except BaseException:
-                    self.closed = True
-                    raise
-                self.opened = True
-
-    async def write(self, ops: list[Op]) -> None:
-        """Write ``ops`` (the ``WriteBuffer``'s write): stored when this returns.
-
-        What arrives while the writes in flight are at their limit goes together
-        into the next write, when one ends (a group commit: with many runs at once a
-        commit is shared instead of queued for). Sync mode writes up to a connection's
-        worth at once, steps only being grouped (each run awaits its own writes, so
-        their order is free). Batches (async, exit) go one at a time, in order: on a
-        pool two could commit out of order (a run's end before its start).
-        """
-        if self._busy >= self._limit and (
-            self._limit == 1 or all(kind == "step" for kind, _ in ops)
-        ):
-            future = asyncio.get_running_loop().create_future()
-            self._queued.append((ops, future))
-            await future
-        elif ops:
-            self._busy += 1
-            try:
-                await self.adapter._apply(self.pool, ops)
-            finally:
-                self._busy -= 1
-                self._next_group()
-
-    def _next_group(self) -> None:
-        if self._queued and self._busy < self._limit:
-            group, self._queued = self._queued, []
-            self._busy += 1
-            task = asyncio.ensure_future(self._write_group(group))
-            self._groups.add(task)
-            task.add_done_callback(self._groups.discard)
-
-    async def _write_group(self, group: list[tuple[list[Op], asyncio.Future[None]]]) -> None:
-        apply, pool = self.adapter._apply, self.pool
-        results: list[BaseException | None] = [None] * len(group)
-        try:
-            try:
-                await apply(pool, [op for ops, _ in group for op in ops])
-            except KeyError:  # a run that is not stored: each alone, for its own answer
-                for index, (ops, _) in enumerate(group):
-                    try:
-                        await apply(pool, ops)
-                    except Exception as exc:
-                        results[index] = exc
-            except Exception as exc:
-                results = [exc] * len(group)
-            for (_, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    future.set_result(None) if result is None else future.set_exception(result)
-        finally:
-            for _, future in group:
-                future.cancel()  # only those left undone: the loop is going away
-            self._busy -= 1
-            self._next_group()
-
-    async def _track(self, conn: AsyncConnection[Any]) -> None:
-        """The pool's ``configure``: remember each connection it makes, to close at the end."""
-        self._connections.add(conn)
-
-    async def settled(self) -> None:
-        """Return once everything queued, and any batch still being written, is stored."""
-        await self.buffer.barrier()
-        if self._limit == 1:
-            await self.write([])  # behind every batch taken before
-
-    async def close(self) -> None:
-        """Write what is queued, then close the pool (also when the loop shuts down)."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if self.opened:
-                try:
-                    await self.buffer.barrier()
-                except asyncio.CancelledError:
-                    # asyncio.run cancels a pending background flush before it closes the
-                    # loop's generators (which call this): its operations are still queued.
-                    await self.buffer.barrier()
-        finally:
-            await self._close_pool()
-
-    async def _close_pool(self) -> None:
-        try:
-            await self.pool.close()
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            # The loop is shutting down: asyncio.run cancelled the pool's worker tasks
-            # before closing generators, and pool.close() stops at waiting for them,
-            # leaving its connections open. Close them here.
-            for conn in list(self._connections):
-                await conn.close()
 
 
 class PostgresStateAdapter:
@@ -239,7 +124,15 @@ class PostgresStateAdapter:
         self.durability: Durability = durability
         self.min_size, self.max_size = min_size, max_size
         self._clock = clock
-        self._loops: PerLoop[_Binding] = PerLoop(lambda: _Binding(self))
+        self._loops: PerLoop[LoopBinding[_Pool]] = PerLoop(
+            lambda: LoopBinding(
+                durability,
+                max_size,
+                make_pool=self._new_pool,
+                open_pool=self._open_pool,
+                apply=self._apply,
+            )
+        )
         self._schema_ready = False
         self._store = f"the PostgreSQL state store at {self.address}, schema {schema!r}"
         # Runs started (or found) here and not finished: their steps need no existence check.
@@ -377,7 +270,7 @@ class PostgresStateAdapter:
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _binding(self) -> _Binding:
+    async def _binding(self) -> LoopBinding[_Pool]:
         binding = await self._loops.get()
         if not binding.opened:
             await binding.open()
