@@ -591,6 +591,33 @@ def test_each_event_loop_has_its_pool_closed_with_the_loop(schema: str) -> None:
 
 
 @services
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_threads_with_their_own_event_loops_share_one_adapter(schema: str, durability: str) -> None:
+    """Batch workers: each thread runs its own loop, so each gets its own pool and queue."""
+    adapter = _adapter(schema, durability=durability, max_size=2)
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        async def runs() -> None:
+            await asyncio.gather(*(_store_run(adapter, f"t{index}-{n}", 5) for n in range(20)))
+
+        try:
+            asyncio.run(runs())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = _sql(f'SELECT status, count(*) FROM "{schema}".runs GROUP BY status')
+    assert rows == [("completed", 80)]
+    assert _sql(f'SELECT count(*) FROM "{schema}".steps') == [(400,)]
+
+
+@services
 def test_async_writes_queued_when_the_loop_ends_are_stored(schema: str) -> None:
     """A run that never reaches a barrier (the loop just ends) still has its steps."""
     adapter = _adapter(schema, durability="exit")
