@@ -208,6 +208,14 @@ def test_the_shown_url_has_no_password(url: str, shown: str, password: str | Non
         assert adapter._scrub(f"auth failed for {password}!") == "auth failed for ***!"
 
 
+def test_a_url_that_does_not_parse_is_a_configuration_error_without_the_password() -> None:
+    pytest.importorskip("psycopg")
+    for url in ("host=h password=sekret port", "postgresql://u:sekret@h/db?bogus=1"):
+        with pytest.raises(ConfigurationError, match=r"state\.url") as caught:
+            _adapter("agentmap", url)
+        assert "sekret" not in str(caught.value)
+
+
 def test_a_bad_schema_name_or_pool_size_is_refused() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(ValueError, match="schema_name"):

@@ -364,12 +364,18 @@ def redact(url: str) -> str:
     )
 
 
-def passwords(url: str, params: Mapping[str, Any]) -> list[str]:
+def passwords(url: str, params: Mapping[str, Any] | None = None) -> list[str]:
     """The password as written and as decoded, to scrub from any server or driver message."""
-    found = {str(params.get("password") or "")}
-    if "://" in url:
-        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    found = {str((params or {}).get("password") or "")}
+    written: list[str] = []
+    if "://" not in url:
+        written += [m.group(2).strip("'") for m in _KV_PASSWORD.finditer(url)]
+    else:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
         if ":" in userinfo:
-            raw = userinfo.split(":", 1)[1]
-            found |= {raw, unquote(raw)}
+            written.append(userinfo.split(":", 1)[1])
+        written += [m.group(0).split("=", 1)[1] for m in _QUERY_PASSWORD.finditer(parts.query)]
+    found.update(written)
+    found.update(unquote(text) for text in written)
     return sorted((s for s in found if s), key=len, reverse=True)

@@ -106,11 +106,13 @@ class PostgresStateAdapter:
         self._pools = psycopg_pool
         self._conninfo = url if isinstance(url, str) else url.get_secret_value()
         self.display_url = redact(self._conninfo)
+        self._secrets = passwords(self._conninfo)
         try:
             params = conninfo_to_dict(self._conninfo)
         except psycopg.Error as exc:
             raise ConfigurationError(
-                f"{_SETTING} {self.display_url!r} is not a PostgreSQL URL: {one_line(exc)}"
+                f"{_SETTING} {self.display_url!r} is not a PostgreSQL URL: "
+                + self._scrub(one_line(exc))
             ) from None
         self._secrets = passwords(self._conninfo, params)
         self.address = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
