@@ -17,19 +17,21 @@ suspended go on from the store rather than start over (agentmap/batch/durable.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-from agentmap.batch.durable import DurableRows, Note, is_durable, runs_prefix
+from agentmap.batch.durable import is_durable, runs_prefix
 from agentmap.batch.errors import BatchError
-from agentmap.batch.inputs import InputRow, input_format, read_rows, scan_inputs
-from agentmap.batch.local import run_rows
-from agentmap.batch.output import JobIdentity, ResultWriter, RowSet, resume_output
+from agentmap.batch.executors import Execute, Executor, Todo, is_application, prepare
+from agentmap.batch.inputs import input_format, read_rows, scan_inputs
+from agentmap.batch.output import JobIdentity, ResultWriter, resume_output
 from agentmap.batch.progress import ProgressReporter, progress_for
 from agentmap.batch.results import default_fields
 from agentmap.batch.summary import BatchSummary, write_summary
@@ -44,7 +46,10 @@ __all__ = ["BatchApplication", "BatchJob", "arun_batch", "run_batch"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-Executor = Literal["local", "dask"]
+#: Set by ``run_batch``, which owns its event loop: the batch closes the state store in
+#: it (a postgres pool belongs to its loop). ``arun_batch`` leaves the store to the owner
+#: of the loop, whose other runs may still use it.
+_OWNS_LOOP: ContextVar[bool] = ContextVar("agentmap_batch_owns_loop", default=False)
 
 
 class BatchApplication(Protocol):
@@ -85,30 +90,12 @@ class BatchJob:
     fresh_since: float | None = None
 
 
-def _is_application(app: AppSource) -> bool:
-    """An Application itself, rather than a factory of one."""
-    return hasattr(app, "load") and hasattr(app, "runner")
-
-
 def _application(app: AppSource) -> BatchApplication:
-    if _is_application(app):
+    if is_application(app):
         return app  # type: ignore[return-value]
     if callable(app):
         return app()
     raise TypeError(f"app must be an Application or a function returning one, not {app!r}")
-
-
-def _factory(app: AppSource) -> Callable[[], BatchApplication]:
-    """A picklable way to build the application again, on another machine."""
-    if not _is_application(app):
-        return app  # type: ignore[return-value]
-    factory = getattr(app, "factory", None)
-    if factory is None:
-        raise BatchError(
-            "executor='dask' needs a picklable application factory: pass "
-            "functools.partial(create_application, 'production') instead of an Application"
-        )
-    return factory  # type: ignore[no-any-return]
 
 
 def _check_options(
@@ -196,94 +183,6 @@ def _plan(
     return _Plan(job, identity, chosen, scan.rows)
 
 
-Emit = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Todo:
-    """What the output already holds, so the executor knows which rows to run or look at."""
-
-    #: Rows with a completed or failed line: never run again.
-    done: RowSet
-    #: Rows whose latest line is suspended: row -> where it waits (``waiting_digest``).
-    waiting: dict[int, int]
-    #: Tells the summary about rows a durable batch left as they were.
-    note: Note
-
-
-#: Runs the rows not yet done of ``job``, each to one result line (or none: still suspended).
-Execute = Callable[[BatchJob, Iterator[InputRow], Emit, _Todo], Awaitable[None]]
-
-
-async def _executor(
-    app: AppSource,
-    application: BatchApplication,
-    plan: _Plan,
-    executor: Executor,
-    scheduler: str | None,
-    workers: int | None,
-) -> Execute:
-    """How the rows will run: in this event loop, or in shards on a Dask cluster.
-
-    Called before the output is touched: an agent that cannot be built, or a
-    durable state store that cannot be opened, stops the batch with its error
-    and leaves no empty output file behind.
-    """
-    if executor == "local":
-        runner = application.runner(plan.graph)
-        if plan.job.runs is not None and runner.state_adapter is not None:
-            await runner.state_adapter.open()
-
-        async def local(job: BatchJob, rows: Iterator[InputRow], emit: Emit, todo: _Todo) -> None:
-            durable = None
-            if job.runs is not None:
-                durable = DurableRows(
-                    runner,
-                    job.runs,
-                    fields=job.fields,
-                    job=job.tag,
-                    fresh_since=job.fresh_since,
-                    note=todo.note,
-                )
-            await run_rows(
-                runner,
-                rows,
-                emit,
-                fields=job.fields,
-                job=job.tag,
-                concurrency=job.concurrency,
-                row_timeout=job.row_timeout,
-                skip=todo.done,
-                durable=durable,
-                waiting=todo.waiting,
-            )
-
-        return local
-    factory = _factory(app)
-    settings = application.settings
-    store = getattr(application, "state_store", None)  # Application's; not in the protocol
-    if plan.job.runs is not None and store is not None:
-        await store.open()
-
-    async def dask(job: BatchJob, rows: Iterator[InputRow], emit: Emit, todo: _Todo) -> None:
-        from agentmap.batch.dask import run_on_dask
-
-        await run_on_dask(
-            factory,
-            job,
-            rows,
-            emit,
-            skip=todo.done,
-            waiting=todo.waiting,
-            scheduler=scheduler,
-            workers=workers,
-            shard_size=settings.batch.shard_size,
-            settings=settings,
-        )
-
-    return dask
-
-
 class _Recorder:
     """Takes each result line: appends it to the output, counts it, shows progress."""
 
@@ -363,7 +262,31 @@ async def arun_batch(
         row_timeout=row_timeout,
         durable=is_durable(application.settings),
     )
-    execute = await _executor(app, application, plan, executor, scheduler, workers)
+    execute, store = await prepare(
+        app, application, plan.job, plan.graph, executor, scheduler, workers
+    )
+    reporter = _reporter(progress, settings.progress_interval)
+    if store is None or not _OWNS_LOOP.get():
+        return await _execute(plan, execute, force, reporter, summary_file)
+    try:
+        summary = await _execute(plan, execute, force, reporter, summary_file)
+    except BaseException:
+        with contextlib.suppress(Exception):  # it must not hide why the batch stopped
+            await store.close()
+        raise
+    await store.close()
+    return summary
+
+
+async def _execute(
+    plan: _Plan,
+    execute: Execute,
+    force: bool,
+    reporter: ProgressReporter | None,
+    summary_file: str | Path | None,
+) -> BatchSummary:
+    """Read what the output holds, then run the rest into it."""
+    output = plan.job.output
     summary = BatchSummary(plan.rows)
     waiting: dict[int, int] = {}
     done = resume_output(
@@ -375,10 +298,11 @@ async def arun_batch(
     )
     # A file that is not there (never written, deleted, or set aside by force) starts over.
     job = replace(plan.job, fresh_since=None if output.exists() else time.time())
-    todo = _Todo(done, waiting, summary.note)
-    recorder = _Recorder(output, summary, _reporter(progress, settings.progress_interval))
+    todo = Todo(done, waiting, summary.note)
+    recorder = _Recorder(output, summary, reporter)
     try:
-        await execute(job, read_rows(inputs, job.mapping, id_field), recorder.emit, todo)
+        rows = read_rows(job.inputs, job.mapping, job.id_field)
+        await execute(job, rows, recorder.emit, todo)
     finally:
         recorder.close(summary_file)
     return summary
@@ -399,7 +323,11 @@ def _sync_facade(
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(coroutine_function(*args, **kwargs))
+            owner = _OWNS_LOOP.set(True)  # the loop's main task copies this context
+            try:
+                return asyncio.run(coroutine_function(*args, **kwargs))
+            finally:
+                _OWNS_LOOP.reset(owner)
         raise RuntimeError(
             f"{name}() was called inside an event loop; use await {coroutine_function.__name__}()"
         )

@@ -155,7 +155,9 @@ def test_suspended_rows_resumed_with_agentmap_resume_get_their_line_on_a_rerun(
     assert lines[2]["waiting"]["question"] == "approve b?"
     assert lines[2]["waiting"]["fields"] == ["approved"]
     assert "suspended" in first.stdout
-    assert f"agentmap resume {lines[4]['run_id']} --set approved=VALUE" in first.stdout
+    assert any(  # an example: the run of the suspended row written last
+        f"agentmap resume {lines[r]['run_id']} --set approved=VALUE" in first.stdout for r in (2, 4)
+    )
     assert effects(project) == Counter(
         {"Check a": 1, "Approve a auto": 1, "Check c": 1, "Approve c auto": 1, "Done auto": 2}
         | {"Check b": 1, "Check d": 1}  # rows 2 and 4 stopped at Approve
