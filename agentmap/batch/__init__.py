@@ -4,7 +4,9 @@
 CSV file as a stream, run the workflow once per row (``concurrency`` at a time,
 locally or on a Dask cluster) and append one JSON line per row to the output
 the moment the row finishes. Rerunning the same call resumes: rows already in
-the output are skipped. See docs/batch.md.
+the output are skipped; with a durable state backend, interrupted rows go on
+from their checkpoints and suspended rows from where they wait
+(agentmap/batch/durable.py). See docs/batch.md.
 """
 
 from agentmap.batch.errors import BatchError, OutputMismatchError

@@ -7,6 +7,11 @@ rerun reads the file first and skips every row it already holds; a line torn by
 the crash is cut off and its row runs again. *Not someone else's file*: every
 line carries the job's identity (a hash of the workflow and of the inputs), and
 a file written by a different job is refused rather than mixed into.
+
+A ``suspended`` line (a durable batch's row waiting for a person) is not a
+final one: a row may have it and, later, its completed or failed line. The
+latest line of a row is its result, and a completed or failed line always
+wins (see ``resume_output``'s ``waiting``).
 """
 
 from __future__ import annotations
