@@ -21,6 +21,7 @@ from agentmap.runtime.checkpoint import RunStart, StepRecord, StoredRun, Waiting
 from agentmap.runtime.fingerprint import fingerprint
 from agentmap.runtime.interrupts import Interrupt
 from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY
+from agentmap.runtime.parallel import SUSPENDED
 from agentmap.runtime.result import NodeTiming
 from agentmap.runtime.usage import UsageSink
 from agentmap.services.protocols import StateAdapterProtocol
@@ -97,8 +98,9 @@ def suspend(
         )
     path = run.path
     del path[len(path) - 1 - path[::-1].index(node)]
-    run.waiting = Waiting(node, signal.question, signal.fields, branch, visit)
-    return (), f"suspended at node {node!r}"
+    if run.waiting is None:  # two branches waiting: the first is asked, then the other
+        run.waiting = Waiting(node, signal.question, signal.fields, branch, visit)
+    return (), SUSPENDED
 
 
 class Journal:

@@ -21,7 +21,12 @@ from collections.abc import Awaitable, Callable
 
 from agentmap.runtime.branches import Branch, Reachability, fork, merge
 
-__all__ = ["ParallelRun", "StepFn"]
+__all__ = ["SUSPENDED", "ParallelRun", "StepFn"]
+
+#: The "error" a step returns when its node called ``interrupt()``: not a failure.
+#: The branch parks at that node (it still counts for joins it could reach) while
+#: the others run on as far as they can; then the run suspends. Compared by identity.
+SUSPENDED = "suspended: a node waits for input"
 
 #: Runs ``branch.at`` on the branch; returns (next nodes, unhandled error or None).
 StepFn = Callable[[Branch], Awaitable[tuple[tuple[str, ...], str | None]]]
@@ -42,6 +47,8 @@ class ParallelRun:
         self.finished: list[Branch] = []
         #: The branch whose unhandled failure ended the run.
         self.failed: Branch | None = None
+        #: Branches parked at a node that waits for input (``interrupt()``).
+        self.parked: list[Branch] = []
 
     @property
     def branches(self) -> list[Branch]:
@@ -55,12 +62,17 @@ class ParallelRun:
             while self._tasks or self._waiting:
                 if not self._tasks:
                     if not self._release():
-                        return self._deadlock()
+                        return SUSPENDED if self.parked else self._deadlock()
                     continue
                 branch, next_nodes, error, exc = await self._reports.get()
                 del self._tasks[branch]
                 if exc is not None:
                     raise exc
+                if error is SUSPENDED:
+                    # Stays live, not running, at its node: joins it may reach wait.
+                    self.parked.append(branch)
+                    self._release()
+                    continue
                 if error is not None:
                     self.failed = branch
                     return error
@@ -74,7 +86,7 @@ class ParallelRun:
                     self._live.remove(branch)
                     self._fork(branch, next_nodes)
                 self._release()
-            return None
+            return SUSPENDED if self.parked else None
         finally:
             await self._cancel()
 

@@ -325,3 +325,42 @@ def test_an_interrupt_in_a_subgraph_suspends_the_parent_and_resume_reaches_it(
     child = asyncio.run(store.load_run(f"{first.run_id}/Sub/1"))
     assert child.status == "completed"
     assert [s.node for s in child.steps] == ["Ask", "Done"]
+
+
+def test_a_branch_that_waits_parks_while_the_others_run_on_to_the_join() -> None:
+    g = graph(
+        node("Split", inputs="x", outputs="s", success="Ask|Work"),
+        node("Ask", agent="ask", inputs="s", outputs="answer", success="Join"),
+        node("Work", inputs="s", outputs="w", success="Work2"),
+        node("Work2", inputs="w", outputs="w2", success="Join"),
+        node("Join", inputs="answer|w2", outputs="j", success="End"),
+        node("End", inputs="j", outputs="end"),
+    )
+    calls: Counter[str] = Counter()
+
+    def factory(spec: NodeSpec) -> Any:
+        def process(inputs: dict[str, Any]) -> Any:
+            calls[spec.name] += 1
+            if spec.name == "Ask":
+                return interrupt("go?")["answer"]
+            return f"{spec.name}({','.join(str(v) for v in inputs.values())})"
+
+        return FnAgent(spec.name, process)
+
+    store = MemoryStateAdapter()
+    first = GraphRunner(g, factory, state_adapter=store).run({"x": 1})
+    assert first.status == "suspended"
+    assert first.waiting is not None
+    assert first.waiting.node == "Ask"
+    assert first.waiting.branch == "0"
+    # The other branch ran to the join, which waits for the parked one.
+    assert calls == Counter({"Split": 1, "Ask": 1, "Work": 1, "Work2": 1})
+
+    async def resume() -> Any:
+        stored = await store.load_run(first.run_id)
+        return await GraphRunner(g, factory, state_adapter=store).aresume(stored, {"answer": "y"})
+
+    result = asyncio.run(resume())
+    assert result.status == "completed", result.error
+    assert result.state["end"] == "End(Join(y,Work2(Work(Split(1)))))"
+    assert calls == Counter({"Split": 1, "Ask": 2, "Work": 1, "Work2": 1, "Join": 1, "End": 1})
