@@ -113,8 +113,11 @@ class DurableRows:
     not exist, or ``force`` set it aside), so a run stored before is an earlier
     batch's and a row starts a new one under its id, replacing it. Runs stored
     since (a Dask shard run again after its worker died) are this batch's and
-    are used. ``note(kind, text)`` hears of rows left as they were, for the
-    summary.
+    are used. ``once``: every row comes once in this batch (the local
+    executor), so on a fresh output a row without a line has nothing of this
+    batch stored and is not looked up: the first attempt of a batch costs the
+    store no read per row. ``note(kind, text)`` hears of rows left as they
+    were, for the summary.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class DurableRows:
         fields: Sequence[str],
         job: str,
         fresh_since: float | None = None,
+        once: bool = False,
         note: Note | None = None,
     ) -> None:
         store = runner.state_adapter
@@ -136,6 +140,7 @@ class DurableRows:
         self.fields = tuple(fields)
         self.job = job
         self.fresh_since = fresh_since
+        self.once = once
         self._note = note or (lambda kind, text: None)
         self._opened = False
 
@@ -151,20 +156,21 @@ class DurableRows:
         None for a row without a line.
         """
         run_id = self.run_id(row.row)
-        stored = await self._load(run_id)
         fresh = self.fresh_since
+        if fresh is not None and self.once and waiting_at is None:
+            return await self._start(row, run_id, started)
+        stored = await self._load(run_id)
         if stored is not None and fresh is not None and stored.created_at < fresh:
             stored = None  # an earlier batch's run: this one started over
         if stored is None:
-            if waiting_at is not None:
-                self._note(
-                    "missing",
-                    f"row {row.row} stays suspended: its run {run_id} is not in the state "
-                    "store (pruned, or state.path / state.url is not the one the batch ran with)",
-                )
-                return None
-            result = await self.runner.arun(row.state, run_id=run_id)
-            return run_result(row, result, self.fields, time.perf_counter() - started, self.job)
+            if waiting_at is None:
+                return await self._start(row, run_id, started)
+            self._note(
+                "missing",
+                f"row {row.row} stays suspended: its run {run_id} is not in the state "
+                "store (pruned, or state.path / state.url is not the one the batch ran with)",
+            )
+            return None
         status = stored.status
         if waiting_at is not None:
             if status == "running":
@@ -180,6 +186,11 @@ class DurableRows:
         elif status == "running":
             return await self._resume(row, stored, started)
         return stored_result(row, stored, self.fields, self.job)
+
+    async def _start(self, row: InputRow, run_id: str, started: float) -> dict[str, Any]:
+        """Run the row from its start, under its id (replacing any run stored there)."""
+        result = await self.runner.arun(row.state, run_id=run_id)
+        return run_result(row, result, self.fields, time.perf_counter() - started, self.job)
 
     async def _load(self, run_id: str) -> StoredRun | None:
         """The stored run, or None; a store that fails is a ``StateBackendError`` (it stops
@@ -210,8 +221,7 @@ class DurableRows:
                 f"row {row.row}: its interrupted run {stored.run_id} started over, because "
                 f"the workflow changed since it ran ({changes})",
             )
-            result = await self.runner.arun(row.state, run_id=stored.run_id)
-            return run_result(row, result, self.fields, time.perf_counter() - started, self.job)
+            return await self._start(row, stored.run_id, started)
         result = await self.runner.aresume(stored)
         return run_result(
             row,

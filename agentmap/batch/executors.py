@@ -94,6 +94,7 @@ async def prepare(
                     fields=job.fields,
                     job=job.tag,
                     fresh_since=job.fresh_since,
+                    once=True,
                     note=todo.note,
                 )
             await run_rows(

@@ -22,6 +22,7 @@ from agentmap.batch.durable import runs_prefix, waiting_digest
 from agentmap.batch.output import JobIdentity, RowSet, resume_output
 from agentmap.errors import StateBackendError
 from agentmap.runtime.interrupts import interrupt
+from agentmap.services.state.sqlite import SqliteStateAdapter
 from containers import Application, create_application
 from tests.conftest import require_service
 
@@ -534,3 +535,31 @@ def test_counts_of_a_suspended_batch_add_up(
     statuses = Counter(line["status"] for line in read_lines(output))
     assert statuses == {"completed": 20, "suspended": 10}
     assert (summary.completed + summary.suspended, summary.total) == (30, 30)
+
+
+class CountingSqlite(SqliteStateAdapter):
+    """The real sqlite store, counting the runs it is asked to load."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.loads = 0
+
+    async def load_run(self, run_id: str) -> Any:
+        self.loads += 1
+        return await super().load_run(run_id)
+
+
+def test_a_fresh_local_batch_reads_no_run_back_and_a_rerun_only_the_rows_without_a_final_line(
+    agents: Agents, flow: Path, tmp_path: Path
+) -> None:
+    inputs = rows(tmp_path, [1, 500, 3, 4])
+    output = tmp_path / "out.jsonl"
+    counting = CountingSqlite(tmp_path / "s.db")
+    with (
+        make_app(agents, backend="sqlite", path=str(tmp_path / "unused.db")) as app,
+        app.use(state=counting),
+    ):
+        run_batch(app, flow, inputs, output)
+        assert counting.loads == 0
+        run_batch(app, flow, inputs, output)
+    assert counting.loads == 1  # row 2, suspended; the completed rows are done
