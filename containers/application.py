@@ -24,7 +24,7 @@ from agentmap.errors import ResumeError, RunNotFoundError
 from agentmap.runtime.checkpoint import StoredRun
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.resume import check_resumable
-from agentmap.runtime.runner import GraphRunner, RunOptions
+from agentmap.runtime.runner import GraphRunner, RunOptions, closing
 from agentmap.services.prompt_graphs import resolve_graph_prompts
 from agentmap.services.protocols import PromptServiceProtocol, StateAdapterProtocol
 from agentmap.settings import AgentMapSettings, load_settings
@@ -230,7 +230,10 @@ class Application:
     ) -> RunResult:
         """Synchronous ``aresume`` (not inside an event loop)."""
         return asyncio.run(
-            self.aresume(run_id, values, force=force, workflow=workflow, graph=graph)
+            closing(
+                self.aresume(run_id, values, force=force, workflow=workflow, graph=graph),
+                self.state_store,
+            )
         )
 
     async def arerun(self, run_id: str, step: int, *, force: bool = False) -> RunResult:
@@ -258,7 +261,7 @@ class Application:
         return await runner.aresume(await self.aload_run(new_id))
 
     def rerun(self, run_id: str, step: int, *, force: bool = False) -> RunResult:
-        return asyncio.run(self.arerun(run_id, step, force=force))
+        return asyncio.run(closing(self.arerun(run_id, step, force=force), self.state_store))
 
     def _runner_for(
         self, stored: StoredRun, workflow: str | Path | None, graph: str | None

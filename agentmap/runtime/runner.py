@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from agentmap.errors import Diagnostic, StateBackendError, StateError, WorkflowError
 from agentmap.runtime import events as ev
@@ -48,7 +48,18 @@ from agentmap.services.protocols import (
 from agentmap.workflow.spec import FUNCTIONS_FOLDER, GraphSpec, beside_workflow
 from agentmap.workflow.subgraphs import is_subgraph_node
 
-__all__ = ["AgentBuilder", "GraphRunner", "RunOptions"]
+__all__ = ["AgentBuilder", "GraphRunner", "RunOptions", "closing"]
+
+T = TypeVar("T")
+
+
+async def closing(work: Awaitable[T], adapter: StateAdapterProtocol | None) -> T:
+    """Await ``work``, then close ``adapter`` in the same loop (the sync facades' loop ends)."""
+    try:
+        return await work
+    finally:
+        if adapter is not None:
+            await adapter.close()
 
 
 class GraphRunner:
@@ -134,11 +145,16 @@ class GraphRunner:
     def run(
         self, state: Mapping[str, Any] | None = None, *, run_id: str | None = None
     ) -> RunResult:
-        """Synchronous facade over ``arun`` for scripts and plain tests."""
+        """Synchronous facade over ``arun`` for scripts and plain tests.
+
+        It runs in an event loop of its own, so it closes the state adapter in
+        that loop before returning: what an adapter holds per loop (a
+        connection pool) cannot outlive it, and adapters open again on next use.
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(state, run_id=run_id))
+            return asyncio.run(closing(self.arun(state, run_id=run_id), self._state_adapter))
         raise RuntimeError("GraphRunner.run() was called inside an event loop; use await arun()")
 
     @property
