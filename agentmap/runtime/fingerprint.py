@@ -34,22 +34,26 @@ def fingerprint(graph: GraphSpec) -> dict[str, Any]:
 
 
 def _node(graph: GraphSpec, node: NodeSpec) -> dict[str, str]:
-    aspects: dict[str, Any] = {
+    # repr of strings and tuples is exact and much cheaper than JSON (a resume of a
+    # 1,000-node graph computes this for every node); Context is a dict, whose key
+    # order must not count, so it goes through JSON with sorted keys.
+    aspects: dict[str, str] = {
         "AgentType": node.agent_type,
-        "Input_Fields": [str(m) for m in node.inputs],
-        "Output_Field": [str(m) for m in node.outputs],
+        "Input_Fields": repr([str(m) for m in node.inputs]),
+        "Output_Field": repr([str(m) for m in node.outputs]),
         "Prompt": node.prompt,
-        "Context": dict(node.context),
-        "routes": [list(node.edge), list(node.success_next), list(node.failure_next)],
+        "Context": json.dumps(dict(node.context), sort_keys=True, default=repr)
+        if node.context
+        else "",
+        "routes": repr((node.edge, node.success_next, node.failure_next)),
     }
     child = graph.subgraphs.get(node.name)
     if child is not None:
-        aspects["subgraph"] = fingerprint(child)
-    return {column: _digest(value) for column, value in aspects.items()}
+        aspects["subgraph"] = json.dumps(fingerprint(child), sort_keys=True)
+    return {column: _digest(text) for column, text in aspects.items()}
 
 
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
