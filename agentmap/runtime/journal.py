@@ -20,9 +20,11 @@ from agentmap.errors import StateBackendError, StateError
 from agentmap.runtime.checkpoint import RunStart, StepRecord, StoredRun, Waiting, replay_map
 from agentmap.runtime.fingerprint import fingerprint
 from agentmap.runtime.interrupts import Interrupt
-from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY
+from agentmap.runtime.keys import ERROR_KEY, ERRORS_KEY, SUCCESS_KEY
+from agentmap.runtime.options import RunOptions
+from agentmap.runtime.outcome import judge
 from agentmap.runtime.parallel import SUSPENDED
-from agentmap.runtime.result import NodeTiming
+from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
 from agentmap.runtime.usage import UsageSink
 from agentmap.services.protocols import StateAdapterProtocol
 from agentmap.workflow.spec import GraphSpec
@@ -55,6 +57,39 @@ class RunProgress:
     resume: tuple[StepKey, Mapping[str, Any]] | None = None
     #: Set when a node interrupted: the run ends ``suspended``.
     waiting: Waiting | None = None
+
+    def conclude(
+        self, state: Mapping[str, Any], error: str | None, options: RunOptions
+    ) -> tuple[RunStatus, str | None]:
+        """The run's status and error once it stopped (with ``error``, or None at its end)."""
+        if self.waiting is not None:
+            return "suspended", None
+        if error is None and options.success_policy != "handled":
+            final_ok = bool(state.get(SUCCESS_KEY, True))
+            error = judge(options.success_policy, self.failures, final_ok, options.critical_nodes)
+        return ("failed" if error is not None else "completed"), error
+
+    def result(
+        self,
+        graph: str,
+        status: RunStatus,
+        state: dict[str, Any],
+        error: str | None,
+        duration: float,
+    ) -> RunResult:
+        return RunResult(
+            run_id=self.run_id,
+            graph=graph,
+            status=status,
+            state=state,
+            path=self.path,
+            timings=self.timings,
+            error=error,
+            failed_node=self.failed_node,
+            duration=duration,
+            llm_calls=self.usage.calls,
+            waiting=self.waiting,
+        )
 
 
 def replay_step(

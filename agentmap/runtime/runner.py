@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from agentmap.errors import Diagnostic, StateBackendError, StateError, WorkflowError
+from agentmap.errors import StateBackendError, StateError
 from agentmap.runtime import events as ev
 from agentmap.runtime.applying import apply_outcome
 from agentmap.runtime.attempts import Attempts
@@ -27,16 +27,14 @@ from agentmap.runtime.checkpoint import StepRecord, StoredRun
 from agentmap.runtime.fingerprint import fingerprint
 from agentmap.runtime.interrupts import Interrupt
 from agentmap.runtime.journal import Journal, RunProgress, replay_step, suspend
-from agentmap.runtime.keys import SUCCESS_KEY
 from agentmap.runtime.nodes import (
     AgentBuilder,
     CompiledNode,
     compile_node,
 )
 from agentmap.runtime.options import RunOptions
-from agentmap.runtime.outcome import judge
 from agentmap.runtime.parallel import ParallelRun
-from agentmap.runtime.result import NodeTiming, RunResult, RunStatus
+from agentmap.runtime.result import NodeTiming, RunResult
 from agentmap.runtime.routing import Decision, next_nodes
 from agentmap.runtime.subgraph import SubgraphCall
 from agentmap.runtime.usage import UsageSink, step_usage
@@ -117,18 +115,12 @@ class GraphRunner:
         )
 
     def _subgraph(self, name: str, build_agent: AgentBuilder) -> SubgraphCall:
-        node = self.graph.nodes[name]
-        child = self.graph.subgraphs.get(name)
-        if child is None:
-            raise WorkflowError(
-                Diagnostic.for_node(
-                    node,
-                    "graph node whose subgraph was not loaded; load workflows with "
-                    "load_graph() or Application.load(), which resolve subgraphs",
-                    column="Context",
-                )
-            )
-        runner = GraphRunner(
+        """The call that runs graph node ``name``'s child with this runner's services."""
+        return SubgraphCall.build(self, name, build_agent)
+
+    def child_runner(self, child: GraphSpec, build_agent: AgentBuilder) -> GraphRunner:
+        """A runner for a subgraph, with this runner's services and options."""
+        return GraphRunner(
             child,
             build_agent,
             tracker=self._tracker,
@@ -138,7 +130,6 @@ class GraphRunner:
             rand=self._rand,
             sleep=self._sleep,
         )
-        return SubgraphCall(node, runner)
 
     # ------------------------------------------------------------------ public API
 
@@ -253,19 +244,7 @@ class GraphRunner:
         except StateBackendError as exc:
             # The store failed mid-run: the run fails, saying what was not stored.
             error, stored, run.waiting = str(exc), False, None
-        status: RunStatus
-        if run.waiting is not None:
-            status, error = "suspended", None
-        else:
-            if error is None and self.options.success_policy != "handled":
-                final_ok = bool(current.get(SUCCESS_KEY, True))
-                error = judge(
-                    self.options.success_policy,
-                    run.failures,
-                    final_ok,
-                    self.options.critical_nodes,
-                )
-            status = "failed" if error is not None else "completed"
+        status, error = run.conclude(current, error, self.options)
         if stored and journal is not None:
             try:
                 await journal.finish(run, status, error)
@@ -276,19 +255,7 @@ class GraphRunner:
             # A subgraph's failure is its graph node's failure, which the parent may handle.
             log = self._logger.warning if parent else self._logger.error
             log(f"run {run_id} of graph {graph!r} failed: {error}")
-        return RunResult(
-            run_id=run_id,
-            graph=graph,
-            status=status,
-            state=current,
-            path=run.path,
-            timings=run.timings,
-            error=error,
-            failed_node=run.failed_node,
-            duration=duration,
-            llm_calls=run.usage.calls,
-            waiting=run.waiting,
-        )
+        return run.result(graph, status, current, error, duration)
 
     async def _drive(
         self, run: RunProgress, state: dict[str, Any]

@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime.context import current_node
 from agentmap.runtime.interrupts import Interrupt
 from agentmap.runtime.keys import ERROR_KEY, RUNTIME_KEYS
@@ -27,6 +28,7 @@ from agentmap.runtime.nodes import whole_output
 from agentmap.workflow.spec import NodeSpec
 
 if TYPE_CHECKING:
+    from agentmap.runtime.nodes import AgentBuilder
     from agentmap.runtime.runner import GraphRunner
 
 __all__ = ["SubgraphCall", "SubgraphError"]
@@ -38,6 +40,22 @@ class SubgraphError(Exception):
 
 class SubgraphCall:
     """The ``process`` of a graph node: inputs in, the child's final state out."""
+
+    @classmethod
+    def build(cls, parent: GraphRunner, name: str, build_agent: AgentBuilder) -> SubgraphCall:
+        """The call for graph node ``name`` of ``parent``: a child runner with its services."""
+        node = parent.graph.nodes[name]
+        child = parent.graph.subgraphs.get(name)
+        if child is None:
+            raise WorkflowError(
+                Diagnostic.for_node(
+                    node,
+                    "graph node whose subgraph was not loaded; load workflows with "
+                    "load_graph() or Application.load(), which resolve subgraphs",
+                    column="Context",
+                )
+            )
+        return cls(node, parent.child_runner(child, build_agent))
 
     def __init__(self, node: NodeSpec, runner: GraphRunner) -> None:
         self.node = node
