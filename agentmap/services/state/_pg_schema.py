@@ -4,13 +4,14 @@ Kept apart from ``postgres`` so that module reads as connections and errors.
 Nothing here imports psycopg: the statements are bytes (what psycopg takes
 without re-encoding them per call), built once per adapter for its schema.
 
-Layout (the same tables and columns as the sqlite backend, so a run reads the
-same on both): ``runs`` holds a run's start and its status, ``steps`` one row
-per checkpoint, keyed by (run_id, step), so writing a checkpoint again (a
+Layout: the columns of ``_sql`` (shared with the sqlite backend, which decodes
+rows the same way). ``runs`` holds a run's start and its status, ``steps`` one
+row per checkpoint, keyed by (run_id, step), so writing a checkpoint again (a
 retry after a lost connection) replaces it instead of adding a second one.
-JSON columns are ``json``, not ``jsonb``: the text is validated and kept as
-is (key order included), which costs less per insert than jsonb's parse into
-its binary form, and nothing queries inside the values.
+JSON columns are ``json``, not ``jsonb``: the text is kept as written, where
+jsonb turns 1e16 into an integer and refuses ``\u0000``, and it costs less to
+insert. ``error`` is a JSON string too: an error message may hold a NUL
+character, which a ``text`` column refuses.
 
 ``schema_version`` has a row per migration applied. A database migrated by a
 newer AgentMap (a version above ``SCHEMA_VERSION``) is refused rather than
