@@ -149,6 +149,8 @@ class Journal:
             adapter, "encode_delta", None
         )
         self._fingerprint: dict[str, Any] | None = None
+        #: Resolved once: ``Path.resolve`` costs more than a whole short run.
+        self._workflow = str(graph.file.resolve()) if graph.file is not None else None
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -159,17 +161,22 @@ class Journal:
 
     async def start(self, run: RunProgress, parent: str | None) -> None:
         run.visits = {}
-        await self._call("open the state store", self.adapter.open)
-        workflow = str(self.graph.file.resolve()) if self.graph.file is not None else None
+        adapter = self.adapter
         start = RunStart(
             run.run_id,
             self.graph.name,
             run.initial,
-            workflow=workflow,
+            workflow=self._workflow,
             fingerprint=self.fingerprint,
             parent_run_id=parent,
         )
-        await self._call(f"start run {run.run_id}", self.adapter.start_run, start)
+        try:
+            await adapter.open()
+            await adapter.start_run(start)
+        except StateError:
+            raise
+        except Exception as exc:  # the store's own error: the run cannot start durably
+            raise _failed(f"start run {run.run_id}", exc) from exc
 
     async def reopen(
         self, run: RunProgress, stored: StoredRun, values: Mapping[str, Any] | None
@@ -196,14 +203,12 @@ class Journal:
         )
 
     async def finish(self, run: RunProgress, status: str, error: str | None) -> None:
-        await self._call(
-            f"store the end of run {run.run_id} ({status})",
-            self.adapter.finish_run,
-            run.run_id,
-            status,
-            error,
-            run.waiting,
-        )
+        try:
+            await self.adapter.finish_run(run.run_id, status, error, run.waiting)
+        except StateError:
+            raise
+        except Exception as exc:
+            raise _failed(f"store the end of run {run.run_id} ({status})", exc) from exc
 
     @staticmethod
     async def _call(what: str, method: Callable[..., Any], *args: Any) -> None:
@@ -212,4 +217,8 @@ class Journal:
         except StateError:
             raise
         except Exception as exc:  # the store's own error: the run cannot go on durably
-            raise StateBackendError(f"could not {what}: {type(exc).__name__}: {exc}") from exc
+            raise _failed(what, exc) from exc
+
+
+def _failed(what: str, exc: Exception) -> StateBackendError:
+    return StateBackendError(f"could not {what}: {type(exc).__name__}: {exc}")

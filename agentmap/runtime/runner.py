@@ -354,7 +354,8 @@ class GraphRunner:
         resume = None
         if run.resume is not None and run.resume[0] == (branch, name, visit):
             resume = run.resume[1]
-        calls = len(run.usage.calls)
+        usage = run.usage.calls
+        calls = len(usage)
         try:
             outcome = await self._attempts.run(
                 node, state, step, run.run_id, run.initial, run.usage, resume, branch, visit
@@ -391,7 +392,7 @@ class GraphRunner:
                 time.time() - duration,
                 duration,
                 outcome[3],
-                step_usage(run.usage.calls, calls, name),
+                step_usage(usage, calls, name) if len(usage) != calls else None,
                 encoded,
             )
             try:
