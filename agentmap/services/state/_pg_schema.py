@@ -105,7 +105,7 @@ _STEP_UPSERT = "ON CONFLICT (run_id, step) DO UPDATE SET " + ", ".join(
 #: The type of each of STEP_COLUMNS, to send many steps as one array per column.
 _STEP_TYPES = ("text", "int", "text", "text", "int", "json", "json", "bool", "bool",
                "float8", "float8", "int", "json")  # fmt: skip
-_ARRAYS = ", ".join(f"%s::{t}[]" for t in _STEP_TYPES)
+_ARRAYS = ", ".join(f"%b::{t}[]" for t in _STEP_TYPES)
 #: How each column's values are made one type (psycopg refuses a list of int and float).
 _CASTS: tuple[Callable[[Any], Any] | None, ...] = tuple(
     {"int": int, "float8": float, "bool": bool}.get(t) for t in _STEP_TYPES
