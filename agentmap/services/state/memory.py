@@ -63,7 +63,7 @@ class MemoryStateAdapter:
         return None
 
     async def start_run(self, run: RunStart) -> None:
-        if hasattr(self, "encode_delta"):
+        if "encode_delta" in self.__dict__:  # (hasattr of a missing name raises inside: slow)
             _json.encode_delta(None, run.initial_state)
         runs = self._runs
         runs.pop(run.run_id, None)
@@ -80,7 +80,10 @@ class MemoryStateAdapter:
         except KeyError:
             self._record(run_id)  # raises, naming the run
             raise
-        step.delta = dict(step.delta)  # the mapping is ours; its values are shared
+        if type(step.delta) is not dict:
+            step.delta = dict(step.delta)  # a read-only view: stored as a plain dict
+        # A dict is kept as handed over: the record and its delta belong to the adapter
+        # from now on (StateAdapterProtocol), and the runner builds a new one each step.
         if step.encoded is None and "encode_delta" in self.__dict__:
             # check_json, and a caller that did not encode as the node wrote (the runner does).
             step.encoded = _json.encode_delta(step.node, step.delta)
