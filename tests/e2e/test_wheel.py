@@ -4,8 +4,9 @@ One module-scoped fixture builds the wheel from a copy of the working tree,
 creates a new virtualenv in a temporary folder outside the repository and
 installs ``agentmap[llm,openai,testing]`` with the pinned constraints. Every
 command then runs from a temporary working folder with nothing of the
-repository on ``sys.path``, as a user's would: ``agentmap run``, ``validate``,
-``config`` and a user's own pytest file using the shipped fixtures.
+repository on ``sys.path``, as a user's would: ``agentmap run``, a durable run
+suspended and resumed, ``validate``, ``config`` and a user's own pytest file
+using the shipped fixtures.
 
 Building needs setuptools as pinned in ``[build-system]`` and installing needs
 the dependencies: pip gets both from the package index (or its cache). The
@@ -144,6 +145,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     work = root / "work"
     work.mkdir()
     shutil.copy2(REPO / "examples" / "quickstart.csv", work)
+    shutil.copy2(REPO / "examples" / "approval.csv", work)
+    shutil.copy2(REPO / "examples" / "data" / "post.json", work)
     shutil.copytree(REPO / "examples" / "custom_agents", work / "custom_agents", ignore=skip)
     (work / "ask.csv").write_text(USER_FLOW)
     (work / "test_user_flow.py").write_text(USER_TESTS)
@@ -179,6 +182,28 @@ def test_agentmap_run_on_the_quickstart(installed: Installed) -> None:
     assert result["path"] == ["GetText", "CountWords", "CheckLength", "Summarize", "Done"]
     assert result["state"]["word_count"] == 14
     assert result["state"]["result"] == "Result: 14 words; most common: the, lazy, dog"
+
+
+def test_a_durable_run_suspends_and_resumes_from_the_wheel(installed: Installed) -> None:
+    """The development preset keeps runs in ./.agentmap/state.sqlite3 (stdlib sqlite3, no
+    extra); the human agent suspends, `agentmap resume` goes on in another process."""
+    done = installed.run("agentmap", "run", "approval.csv", "--state-file", "post.json", "--json")
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    assert first["status"] == "suspended"
+    assert first["waiting"]["node"] == "Review"
+    assert (installed.work / ".agentmap" / "state.sqlite3").is_file()
+    resumed = installed.run(
+        "agentmap", "resume", first["run_id"], "--set", "approved=yes", "--json"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["status"] == "completed"
+    assert result["path"][-2:] == ["Publish", "End"]
+    listed = installed.run("agentmap", "runs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    runs = {run["run_id"]: run for run in json.loads(listed.stdout)}
+    assert runs[first["run_id"]]["status"] == "completed"
 
 
 def test_agentmap_validate(installed: Installed) -> None:
