@@ -111,8 +111,10 @@ def _route(route: tuple[str, ...]) -> str:
     return text
 
 
-def run_row(run: RunStart, initial_state: str, now: float) -> tuple[Any, ...]:
-    """The ``runs`` row of a newly started run (``initial_state`` already JSON text)."""
+def run_row(run: RunStart, now: float) -> tuple[Any, ...]:
+    """The ``runs`` row of a newly started run; an initial state that is not JSON is a
+    ``StateValueError`` naming the field, before anything is written."""
+    initial_state = _json.encode_delta(None, run.initial_state)
     fingerprint = None if run.fingerprint is None else _json.encode(run.fingerprint)
     return (
         run.run_id,
@@ -130,8 +132,12 @@ def run_row(run: RunStart, initial_state: str, now: float) -> tuple[Any, ...]:
     )
 
 
-def step_row(run_id: str, step: StepRecord, delta: str) -> tuple[Any, ...]:
-    """The ``steps`` row of ``step`` (``delta`` already JSON text, see ``encode_delta``)."""
+def step_row(run_id: str, step: StepRecord) -> tuple[Any, ...]:
+    """The ``steps`` row of ``step``: its delta as the JSON the runner encoded when the
+    node wrote it (``StepRecord.encoded``), or encoded here for a caller that did not."""
+    delta = step.encoded
+    if delta is None:
+        delta = _json.encode_delta(step.node, step.delta)
     usage = step.usage
     return (
         run_id,
@@ -265,3 +271,8 @@ def corrupt_error(
         f"{store}: {where} is corrupt: its {column} is {problem}. The row was changed "
         f"outside AgentMap; other runs are unaffected (delete this one, or restore the store)"
     )
+
+
+def unknown_run(run_id: str) -> KeyError:
+    """What writing to a run that was never started raises (the conformance suite's contract)."""
+    return KeyError(f"unknown run {run_id!r}: call start_run first")

@@ -22,6 +22,7 @@ from typing import Any
 
 from agentmap.runtime.checkpoint import RunStart, RunSummary, StepRecord, StoredRun, Waiting
 from agentmap.services.state import _json
+from agentmap.services.state._sql import unknown_run
 
 __all__ = ["MemoryStateAdapter", "StoredRun"]
 
@@ -182,4 +183,4 @@ class MemoryStateAdapter:
         try:
             return self._runs[run_id]
         except KeyError:
-            raise KeyError(f"unknown run {run_id!r}: call start_run first") from None
+            raise unknown_run(run_id) from None

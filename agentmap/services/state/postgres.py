@@ -54,6 +54,7 @@ from agentmap.services.state._sql import (
     decode_summary,
     run_row,
     step_row,
+    unknown_run,
 )
 from agentmap.services.state._writes import Durability, Op
 
@@ -172,7 +173,7 @@ class PostgresStateAdapter:
         await self._loops.aclose()
 
     async def start_run(self, run: RunStart) -> None:
-        row = run_row(run, _json.encode_delta(None, run.initial_state), self._clock())
+        row = run_row(run, self._clock())
         if len(self._known) >= _MAX_KNOWN:
             self._known.clear()
         self._known.add(run.run_id)
@@ -181,10 +182,7 @@ class PostgresStateAdapter:
     async def save_step(self, run_id: str, step: StepRecord) -> None:
         if run_id not in self._known:
             await self._require(run_id)
-        delta = step.encoded
-        if delta is None:
-            delta = _json.encode_delta(step.node, step.delta)
-        await (await self._binding()).buffer.add(("step", step_row(run_id, step, delta)))
+        await (await self._binding()).buffer.add(("step", step_row(run_id, step)))
 
     async def finish_run(
         self,
@@ -259,7 +257,7 @@ class PostgresStateAdapter:
             return found
 
         if not await self._read(fork, f"forking run {run_id!r}"):
-            raise _unknown(run_id)
+            raise unknown_run(run_id)
         self._known.add(new_run_id)
 
     async def prune(self, older_than: float) -> int:
@@ -292,7 +290,7 @@ class PostgresStateAdapter:
 
         binding = await self._binding()
         if await self._on_connection(binding.pool, exists, f"looking up run {run_id!r}") is None:
-            raise _unknown(run_id)
+            raise unknown_run(run_id)
         self._known.add(run_id)
 
     def _new_pool(
@@ -359,12 +357,12 @@ class PostgresStateAdapter:
             counts = await self._on_connection(pool, write, "storing a checkpoint")
         except KeyError:  # a step of a run deleted behind our back (another process pruned)
             if len(ops) == 1:
-                raise _unknown(ops[0][1][0]) from None
+                raise unknown_run(ops[0][1][0]) from None
             raise
         for (_, _, run_id), count in zip(statements, counts, strict=True):
             if run_id is not None and count == 0:  # finish or reopen of a run not stored
                 self._known.discard(run_id)
-                raise _unknown(run_id)
+                raise unknown_run(run_id)
 
     async def _on_connection(
         self,
@@ -431,7 +429,3 @@ def _error_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
     if row[5] is None:
         return row
     return (*row[:5], _json.decode(row[5]), *row[6:])
-
-
-def _unknown(run_id: str) -> KeyError:
-    return KeyError(f"unknown run {run_id!r}: call start_run first")

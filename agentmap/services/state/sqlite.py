@@ -50,6 +50,7 @@ from agentmap.services.state._sql import (
     decode_summary,
     run_row,
     step_row,
+    unknown_run,
 )
 from agentmap.services.state._writes import Durability, Op, WriteBuffer
 
@@ -123,7 +124,7 @@ class SqliteStateAdapter:
     # ------------------------------------------------------------------ writes
 
     async def start_run(self, run: RunStart) -> None:
-        row = run_row(run, _json.encode_delta(None, run.initial_state), self._clock())
+        row = run_row(run, self._clock())
         if len(self._known) >= _MAX_KNOWN:
             self._known.clear()
         self._known.add(run.run_id)
@@ -132,10 +133,7 @@ class SqliteStateAdapter:
     async def save_step(self, run_id: str, step: StepRecord) -> None:
         if run_id not in self._known:
             await self._require(run_id)
-        delta = step.encoded
-        if delta is None:
-            delta = _json.encode_delta(step.node, step.delta)
-        await self._queue().add(("step", step_row(run_id, step, delta)))
+        await self._queue().add(("step", step_row(run_id, step)))
 
     async def finish_run(
         self,
@@ -175,7 +173,7 @@ class SqliteStateAdapter:
             return True
 
         if not self._locked(fork, "fork a run in"):
-            raise _unknown(run_id)
+            raise unknown_run(run_id)
         self._known.add(new_run_id)
 
     async def prune(self, older_than: float) -> int:
@@ -197,7 +195,7 @@ class SqliteStateAdapter:
         missing = self._locked(lambda conn: schema.apply_all(conn, ops), "write to")
         if missing:
             op = missing[0]
-            raise _unknown(op[1][0] if op[0] == "step" else op[1][-1])
+            raise unknown_run(op[1][0] if op[0] == "step" else op[1][-1])
 
     # ------------------------------------------------------------------ reads
 
@@ -254,7 +252,7 @@ class SqliteStateAdapter:
         await self._queue().barrier()
         sql = "SELECT 1 FROM runs WHERE run_id = ?"
         if self._locked(lambda conn: conn.execute(sql, (run_id,)).fetchone(), "read from") is None:
-            raise _unknown(run_id)
+            raise unknown_run(run_id)
         self._known.add(run_id)
 
     def _undecodable(self, conn: sqlite3.Connection, run_id: str) -> StateBackendError:
@@ -367,7 +365,3 @@ def _is_utf8(value: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _unknown(run_id: str) -> KeyError:
-    return KeyError(f"unknown run {run_id!r}: call start_run first")
