@@ -17,7 +17,6 @@ suspended go on from the store rather than start over (agentmap/batch/durable.py
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import time
@@ -35,6 +34,7 @@ from agentmap.batch.output import JobIdentity, ResultWriter, resume_output
 from agentmap.batch.progress import ProgressReporter, progress_for
 from agentmap.batch.results import default_fields
 from agentmap.batch.summary import BatchSummary, write_summary
+from agentmap.runtime.runner import closing
 
 if TYPE_CHECKING:
     from agentmap.runtime.runner import GraphRunner
@@ -268,14 +268,7 @@ async def arun_batch(
     reporter = _reporter(progress, settings.progress_interval)
     if store is None or not _OWNS_LOOP.get():
         return await _execute(plan, execute, force, reporter, summary_file)
-    try:
-        summary = await _execute(plan, execute, force, reporter, summary_file)
-    except BaseException:
-        with contextlib.suppress(Exception):  # it must not hide why the batch stopped
-            await store.close()
-        raise
-    await store.close()
-    return summary
+    return await closing(_execute(plan, execute, force, reporter, summary_file), store)
 
 
 async def _execute(

@@ -157,6 +157,7 @@ def batch(
 
     def execute() -> BatchSummary:
         from agentmap.batch.job import arun_batch
+        from agentmap.runtime.runner import closing
 
         with open_application(env) as application:
             captured.show(application.settings.batch.progress_interval, enabled=progress)
@@ -178,7 +179,7 @@ def batch(
                 progress=captured,
                 summary_file=summary_file,
             )
-            return asyncio.run(_closing_store(application, _terminate_on_sigterm(batch_run)))
+            return asyncio.run(closing(_terminate_on_sigterm(batch_run), application.state_store))
 
     try:
         summary = guard(execute, describe=error_message)
@@ -247,26 +248,6 @@ def _interrupted(summary: BatchSummary | None, output: Path, *, as_json: bool) -
         "Rerun the same command to run only the rest",
         130,
     )
-
-
-async def _closing_store(application: Any, coroutine: Coroutine[Any, Any, T]) -> T:
-    """Await the batch, then close the state store in the same event loop.
-
-    A postgres pool belongs to the loop that opened it, so it ends there
-    (as ``agentmap resume`` and ``agentmap runs`` do). A store that fails to
-    close after the batch failed does not hide why the batch failed.
-    """
-    import contextlib
-
-    store = application.state_store
-    try:
-        done = await coroutine
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await store.close()
-        raise
-    await store.close()
-    return done
 
 
 async def _terminate_on_sigterm(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -107,19 +107,12 @@ def run_with_store(env: str | None, work: Callable[[Application], Awaitable[T]])
     ``work`` failed. ``AgentMapError`` ends the command (``guard``).
     """
     import asyncio
-    import contextlib
+
+    from agentmap.runtime.runner import closing
 
     async def main() -> T:
         with open_application(env) as application:
-            store = application.state_store
-            try:
-                done = await work(application)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await store.close()
-                raise
-            await store.close()
-            return done
+            return await closing(work(application), application.state_store)
 
     return guard(lambda: asyncio.run(main()))
 

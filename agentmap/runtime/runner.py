@@ -10,6 +10,7 @@ in microseconds, far below the agents it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -52,12 +53,22 @@ T = TypeVar("T")
 
 
 async def closing(work: Awaitable[T], adapter: StateAdapterProtocol | None) -> T:
-    """Await ``work``, then close ``adapter`` in the same loop (the sync facades' loop ends)."""
-    try:
+    """Await ``work``, then close ``adapter`` in the same loop.
+
+    For whoever owns the loop (the sync facades, the CLI, ``run_batch``): what
+    an adapter holds per loop (a postgres pool) must end with it. When ``work``
+    failed, a store that also fails to close does not hide why.
+    """
+    if adapter is None:
         return await work
-    finally:
-        if adapter is not None:
+    try:
+        done = await work
+    except BaseException:
+        with contextlib.suppress(Exception):
             await adapter.close()
+        raise
+    await adapter.close()
+    return done
 
 
 class GraphRunner:
