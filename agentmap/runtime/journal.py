@@ -188,19 +188,21 @@ class Journal:
         waiting = stored.waiting
         if waiting is not None:
             run.resume = ((waiting.branch, waiting.node, waiting.visit), dict(values or {}))
-        await self._call("open the state store", self.adapter.open)
-        await self._call(
-            f"reopen run {run.run_id}", self.adapter.reopen_run, run.run_id, self.fingerprint
-        )
+        adapter = self.adapter
+        try:
+            await adapter.open()
+            await adapter.reopen_run(run.run_id, self.fingerprint)
+        except StateError:
+            raise
+        except Exception as exc:
+            raise _failed(f"reopen run {run.run_id}", exc) from exc
 
     @staticmethod
     def save_failed(run: RunProgress, record: StepRecord, exc: Exception) -> StateBackendError:
         """What a store's own error in ``save_step`` becomes (the runner calls the
         adapter directly: one coroutine less per step)."""
-        return StateBackendError(
-            f"could not save the checkpoint of step {record.step} (node {record.node!r}) "
-            f"of run {run.run_id}: {type(exc).__name__}: {exc}"
-        )
+        where = f"step {record.step} (node {record.node!r}) of run {run.run_id}"
+        return _failed(f"save the checkpoint of {where}", exc)
 
     async def finish(self, run: RunProgress, status: str, error: str | None) -> None:
         try:
@@ -210,15 +212,7 @@ class Journal:
         except Exception as exc:
             raise _failed(f"store the end of run {run.run_id} ({status})", exc) from exc
 
-    @staticmethod
-    async def _call(what: str, method: Callable[..., Any], *args: Any) -> None:
-        try:
-            await method(*args)
-        except StateError:
-            raise
-        except Exception as exc:  # the store's own error: the run cannot go on durably
-            raise _failed(what, exc) from exc
-
 
 def _failed(what: str, exc: Exception) -> StateBackendError:
+    """A store's own error (not a ``StateError``): the run cannot go on durably."""
     return StateBackendError(f"could not {what}: {type(exc).__name__}: {exc}")
