@@ -61,6 +61,7 @@ class Attempts:
         resume_values: Mapping[str, Any] | None = None,
         branch: str = "",
         visit: int = 1,
+        resumed: bool = False,
     ) -> Outcome:
         """Call the agent, as the current node, until it succeeds or its retries run out.
 
@@ -83,6 +84,7 @@ class Attempts:
             resume_values,
             branch,
             visit,
+            resumed,
         )
         policy = node.policy
         token = set_current(ctx)

@@ -51,6 +51,9 @@ class NodeContext:
     #: Where in the run this execution is: its parallel branch and how-manieth visit.
     branch: str = ""
     visit: int = 1
+    #: The run is a resume (or a fork) of a stored run: work this node started in an
+    #: earlier process (a subgraph's child run) may be stored already.
+    resumed: bool = False
 
     @property
     def idempotency_key(self) -> str:

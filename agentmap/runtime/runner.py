@@ -369,7 +369,16 @@ class GraphRunner:
         calls = len(usage)
         try:
             outcome = await self._attempts.run(
-                node, state, step, run.run_id, run.initial, run.usage, resume, branch, visit
+                node,
+                state,
+                step,
+                run.run_id,
+                run.initial,
+                run.usage,
+                resume,
+                branch,
+                visit,
+                run.replay is not None,
             )
         except Interrupt as signal:
             return suspend(run, name, branch, visit, signal, stored=self._journal is not None)

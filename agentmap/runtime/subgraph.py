@@ -77,7 +77,11 @@ class SubgraphCall:
             run_id = f"{parent}/{where}/{ctx.visit}"
         runner = self.runner
         adapter = runner.state_adapter
-        stored = await adapter.load_run(run_id) if adapter is not None and ctx else None
+        # A stored child exists only if this execution ran before: in an earlier process
+        # (the parent is a resume) or in an earlier attempt; a fresh run skips the read.
+        stored = None
+        if adapter is not None and ctx is not None and (ctx.resumed or ctx.attempt > 1):
+            stored = await adapter.load_run(run_id)
         if stored is not None:
             values = ctx.resume_values if ctx is not None else None
             result = await runner.aresume(stored, values, parent=(parent, self.node.name))
