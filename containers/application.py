@@ -23,7 +23,7 @@ from agentmap.agents.registry import AgentRegistry
 from agentmap.errors import ResumeError, RunNotFoundError
 from agentmap.runtime.checkpoint import StoredRun
 from agentmap.runtime.result import RunResult
-from agentmap.runtime.resume import check_resumable
+from agentmap.runtime.resume import check_resumable, check_unchanged
 from agentmap.runtime.runner import GraphRunner, RunOptions, closing
 from agentmap.services.prompt_graphs import resolve_graph_prompts
 from agentmap.services.protocols import PromptServiceProtocol, StateAdapterProtocol
@@ -250,12 +250,7 @@ class Application:
                 f"{_ranges(steps) if steps else 'none'} (0 starts from the initial state)"
             )
         runner = self._runner_for(stored, None, None)
-        check_resumable(
-            StoredRun(run_id, stored.graph, "failed", {}, fingerprint=stored.fingerprint),
-            runner.fingerprint,
-            None,
-            force=force,
-        )
+        check_unchanged(stored, runner.fingerprint, force=force)
         new_id = os.urandom(16).hex()
         await self.state_store.fork_run(run_id, new_id, step)
         return await runner.aresume(await self.aload_run(new_id))

@@ -14,7 +14,7 @@ from agentmap.errors import ResumeError
 from agentmap.runtime.checkpoint import StoredRun
 from agentmap.runtime.fingerprint import describe_changes
 
-__all__ = ["check_resumable"]
+__all__ = ["check_resumable", "check_unchanged"]
 
 
 def check_resumable(
@@ -40,12 +40,18 @@ def check_resumable(
             f"run {run_id} is {stored.status} and waits for no input, but values were given "
             f"for {', '.join(repr(k) for k in values)}; resume it without them"
         )
+    check_unchanged(stored, current, force=force)
+
+
+def check_unchanged(stored: StoredRun, current: Mapping[str, Any], *, force: bool = False) -> None:
+    """Raise ``ResumeError`` saying what changed if the workflow is not the one ``stored``
+    ran, unless ``force`` (a resume, and a fork with ``runs rerun``, replay through it)."""
     changes = describe_changes(stored.fingerprint, current)
     if changes and not force:
         raise ResumeError(
-            f"the workflow of run {run_id} (graph {stored.graph!r}) changed since the run "
-            f"started: {changes}. Resuming replays the recorded steps through the graph as it "
-            "is now; to do that anyway, use --force (force=True)"
+            f"the workflow of run {stored.run_id} (graph {stored.graph!r}) changed since the "
+            f"run started: {changes}. Resuming replays the recorded steps through the graph as "
+            "it is now; to do that anyway, use --force (force=True)"
         )
 
 
