@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EnvOption",
     "GraphOption",
+    "JsonOption",
     "WorkflowArgument",
     "fail",
     "guard",
@@ -44,6 +45,7 @@ GraphOption = Annotated[
     str | None, typer.Option("--graph", "-g", help="Graph to use when the CSV holds several.")
 ]
 WorkflowArgument = Annotated[str, typer.Argument(help="CSV file, optionally file.csv::Graph.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

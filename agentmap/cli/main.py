@@ -23,6 +23,7 @@ from agentmap.cli.batch import batch
 from agentmap.cli.common import (
     EnvOption,
     GraphOption,
+    JsonOption,
     WorkflowArgument,
     fail,
     guard,
@@ -44,8 +45,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 class GraphFormat(StrEnum):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from agentmap.cli.common import EnvOption, fail, guard, open_application
+from agentmap.cli.common import EnvOption, JsonOption, fail, guard, open_application
 
 if TYPE_CHECKING:
     from agentmap.runtime.result import RunResult
@@ -38,7 +38,6 @@ runs_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RunIdArgument = Annotated[str, typer.Argument(help="The run's id (see `agentmap runs list`).")]
 ForceOption = Annotated[
     bool,
