@@ -55,6 +55,7 @@ __all__ = [
     "LLMSettings",
     "LoggingSettings",
     "PathsSettings",
+    "ServerSettings",
     "StateSettings",
     "TrackingSettings",
     "load_settings",
@@ -234,6 +235,38 @@ class BatchSettings(_Section):
     progress_interval: float = Field(default=10.0, gt=0)
 
 
+_KEY_HASH = r"^sha256:[0-9a-f]{64}$"
+
+
+class ServerSettings(_Section):
+    """``agentmap serve`` (see docs/serving.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    #: The folder whose workflow CSVs are loaded and validated at start-up.
+    workflows: Path = Path("workflows")
+    #: API keys by name, stored hashed: ``{"ci": "sha256:<hex>"}`` (``agentmap keys new NAME``
+    #: prints a key and its line). The name, never the key, appears in logs.
+    api_keys: dict[str, Annotated[str, Field(pattern=_KEY_HASH)]] = Field(default_factory=dict)
+    #: Largest request body of the run endpoints, and of a batch upload, in bytes.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_batch_bytes: int = Field(default=64 * 1_048_576, ge=1)
+    #: Requests per second allowed per key (per client address without keys); None: no limit.
+    rate_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    #: Requests a key may make at once above ``rate_limit`` (the bucket's size).
+    rate_burst: int = Field(default=20, ge=1)
+    #: Runs of one key (or of all anonymous callers) in flight at once.
+    max_concurrent_runs: int = Field(default=64, ge=1)
+    #: Origins allowed to call the API from a browser (CORS); empty: CORS off.
+    cors_origins: list[str] = Field(default_factory=list)
+    #: Seconds in-flight runs get to finish after SIGTERM before they are checkpointed
+    #: and marked ``interrupted``.
+    shutdown_grace: float = Field(default=30.0, ge=0)
+    #: Where batch inputs and results are kept.
+    batch_dir: Path = Path(".agentmap/batches")
+
+
 #: Config directory chosen by ``load_settings`` for the settings being built.
 _CONFIG_DIR: ContextVar[Traversable | None] = ContextVar("agentmap_config_dir", default=None)
 
@@ -259,6 +292,7 @@ class AgentMapSettings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     paths: PathsSettings = Field(default_factory=PathsSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     #: Per node name or agent type: keys that override that node's CSV Context.
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

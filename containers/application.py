@@ -26,7 +26,13 @@ from agentmap.runtime.result import RunResult
 from agentmap.runtime.resume import check_resumable, check_unchanged
 from agentmap.runtime.runner import GraphRunner, RunOptions, closing
 from agentmap.services.prompt_graphs import resolve_graph_prompts
-from agentmap.services.protocols import PromptServiceProtocol, StateAdapterProtocol
+from agentmap.services.protocols import (
+    CacheProtocol,
+    ExecutionTrackerProtocol,
+    LoggerProtocol,
+    PromptServiceProtocol,
+    StateAdapterProtocol,
+)
 from agentmap.settings import AgentMapSettings, load_settings
 from agentmap.workflow import load_graph, parse_workflow_ref
 from agentmap.workflow.overrides import apply_agent_overrides
@@ -179,6 +185,22 @@ class Application:
         return self.runner(chosen).run(state)
 
     # ------------------------------------------------------------------ durable runs
+
+    @property
+    def tracker(self) -> ExecutionTrackerProtocol:
+        """The execution tracker runs report to (``tracking.backend``)."""
+        tracker: ExecutionTrackerProtocol = self.container.services.tracker()
+        return tracker
+
+    @property
+    def cache(self) -> CacheProtocol:
+        cache: CacheProtocol = self.container.services.cache()
+        return cache
+
+    @property
+    def logger(self) -> LoggerProtocol:
+        logger: LoggerProtocol = self.container.core.logger()
+        return logger
 
     @property
     def state_store(self) -> StateAdapterProtocol:

@@ -31,6 +31,7 @@ from agentmap.cli.common import (
     split_names,
 )
 from agentmap.cli.runs import resume, run_with_store, runs_app
+from agentmap.cli.serve import keys_app, serve
 
 if TYPE_CHECKING:
     from agentmap.runtime.result import RunResult
@@ -222,6 +223,8 @@ def config(
 app.command()(batch)
 app.command()(resume)
 app.add_typer(runs_app, name="runs")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -80,6 +80,8 @@ class NodeFinished(RunEvent):
     duration: float = 0.0
     success: bool = True
     attempts: int = 1
+    #: The next nodes the run took after this one (empty: its branch or the run ended).
+    route: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -394,10 +394,25 @@ class GraphRunner:
         )
         if changed is not None:
             changed.update(delta)
-        duration = self._node_finished(node, run, step, started, ok, outcome[3])
+        duration = time.perf_counter() - started
+        run.timings.append(NodeTiming(name, duration, ok, outcome[3]))
         targets, error = await next_nodes(node, ok, chosen, failure, state, self.graph.nodes)
         if error is not None:
             run.failed_node = name
+        if self._per_node_events:
+            self._tracker.record(
+                ev.NodeFinished(
+                    run.run_id,
+                    self.graph.name,
+                    time.time(),
+                    node=name,
+                    step=step,
+                    duration=duration,
+                    success=ok,
+                    attempts=outcome[3],
+                    route=targets,
+                )
+            )
         journal = self._journal
         if journal is not None:
             record = StepRecord(
@@ -422,30 +437,3 @@ class GraphRunner:
             except Exception as exc:  # the store's own error: the run cannot go on durably
                 raise journal.save_failed(run, record, exc) from exc
         return targets, error
-
-    def _node_finished(
-        self,
-        node: CompiledNode,
-        run: RunProgress,
-        step: int,
-        started: float,
-        ok: bool,
-        attempts: int,
-    ) -> float:
-        duration = time.perf_counter() - started
-        run.timings.append(NodeTiming(node.name, duration, ok, attempts))
-        if not self._per_node_events:
-            return duration
-        self._tracker.record(
-            ev.NodeFinished(
-                run.run_id,
-                self.graph.name,
-                time.time(),
-                node=node.name,
-                step=step,
-                duration=duration,
-                success=ok,
-                attempts=attempts,
-            )
-        )
-        return duration

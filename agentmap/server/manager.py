@@ -1,0 +1,364 @@
+"""The runs a server process has in flight: start, wait, resume, cancel, shut down.
+
+A run is an asyncio task owned by the manager, not by the request that
+started it: a client that stops waiting (``timeout``, a dropped connection)
+leaves the run going, and ``wait=false`` returns at once. The state store is
+the record of every run; the manager only knows the live ones, which is what
+cancel, the per-key cap and shutdown need.
+
+On SIGTERM the manager stops accepting runs, gives those in flight
+``server.shutdown_grace`` seconds, then cancels the rest and marks them
+``interrupted`` in the store: every finished step is already checkpointed,
+so ``resume`` goes on from there after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentmap.errors import ResumeError
+from agentmap.runtime.checkpoint import StoredRun
+from agentmap.runtime.result import RunResult
+from agentmap.runtime.resume import check_resumable
+from agentmap.server.catalog import Catalog, GraphEntry
+from agentmap.server.events import EventHub, closing_events
+from agentmap.server.problems import FieldError, ProblemError
+from agentmap.services.protocols import LoggerProtocol, StateAdapterProtocol
+from agentmap.workflow.suggest import suggest
+
+__all__ = ["LiveRun", "RunManager"]
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+ANONYMOUS = "anonymous"
+
+
+@dataclass(slots=True)
+class LiveRun:
+    run_id: str
+    graph: str
+    key: str
+    task: asyncio.Task[RunResult] = field(repr=False)
+    #: Why the task was cancelled: ``cancelled`` (a request) or ``interrupted`` (shutdown).
+    stop_reason: str | None = None
+    #: Set once the manager has recorded how the run ended.
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+
+class RunManager:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: StateAdapterProtocol,
+        hub: EventHub,
+        logger: LoggerProtocol,
+        *,
+        max_concurrent_runs: int,
+        on_active: Any = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.hub = hub
+        self.logger = logger
+        self.max_concurrent_runs = max_concurrent_runs
+        self.live: dict[str, LiveRun] = {}
+        self.accepting = True
+        self._per_key: Counter[str] = Counter()
+        self._on_active = on_active
+        self._stopper: asyncio.TimerHandle | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ starting runs
+
+    def graph(self, name: str) -> GraphEntry:
+        entry = self.catalog.get(name)
+        if entry is None:
+            hint = suggest(name, self.catalog)
+            known = ", ".join(sorted(self.catalog)) or "none"
+            raise ProblemError(
+                404,
+                "unknown-graph",
+                f"no graph {name!r} in this server"
+                + (f"; did you mean {hint!r}?" if hint else f"; its graphs: {known}"),
+                [FieldError("graph", f"unknown graph {name!r}")],
+            )
+        return entry
+
+    async def start(
+        self,
+        graph: str,
+        state: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        key: str | None = None,
+    ) -> LiveRun:
+        entry = self.graph(graph)
+        missing = [name for name in entry.required if name not in state]
+        if missing:
+            raise ProblemError(
+                422,
+                "missing-inputs",
+                f"graph {graph!r} needs {', '.join(repr(m) for m in missing)} in the run's "
+                f"state; it reads {'it' if len(missing) == 1 else 'them'} before any node "
+                "writes them",
+                [FieldError(f"state.{name}", "required by the graph") for name in missing],
+            )
+        self._admit(key)
+        if run_id is not None:
+            await self._check_new_id(run_id)
+        run_id = run_id or os.urandom(16).hex()
+        return self._launch(run_id, entry, entry.runner.arun(state, run_id=run_id), key)
+
+    async def resume(
+        self,
+        run_id: str,
+        values: Mapping[str, Any] | None,
+        *,
+        force: bool = False,
+        key: str | None = None,
+    ) -> LiveRun:
+        if run_id in self.live:
+            raise ProblemError(
+                409, "not-resumable", f"run {run_id} is running in this server; wait for it"
+            )
+        stored = await self.load(run_id)
+        entry = self.catalog.get(stored.graph)
+        if entry is None:
+            raise ProblemError(
+                409,
+                "not-resumable",
+                f"run {run_id} is a run of graph {stored.graph!r}, which this server does not serve",
+            )
+        self._check_resume(stored, values, force)
+        try:
+            check_resumable(stored, entry.runner.fingerprint, values, force=force)
+        except ResumeError as exc:
+            raise ProblemError(409, "not-resumable", str(exc)) from None
+        self._admit(key)
+        return self._launch(run_id, entry, entry.runner.aresume(stored, values), key)
+
+    def _check_resume(
+        self, stored: StoredRun, values: Mapping[str, Any] | None, force: bool
+    ) -> None:
+        run_id, status = stored.run_id, stored.status
+        if status == "completed":
+            raise ProblemError(
+                409,
+                "not-resumable",
+                f"run {run_id} already completed, so there is nothing to resume",
+            )
+        if status == "running" and not force:
+            raise ProblemError(
+                409,
+                "not-resumable",
+                f"run {run_id} is marked running, but not in this server process: another "
+                "server may be running it, or its server died. If it died, resume it with "
+                '"force": true',
+            )
+        waiting = stored.waiting
+        if status == "suspended" and waiting is not None:
+            given = dict(values or {})
+            errors = [
+                FieldError(f"values.{name}", f"run {run_id} waits for no field {name!r}")
+                for name in given
+                if name not in waiting.fields
+            ] + [
+                FieldError(f"values.{name}", "required: the run waits for it")
+                for name in waiting.fields
+                if name not in given
+            ]
+            if errors:
+                asked = f" ({waiting.question})" if waiting.question else ""
+                raise ProblemError(
+                    422,
+                    "invalid-request",
+                    f"run {run_id} waits at node {waiting.node!r}{asked} for "
+                    f"{', '.join(waiting.fields)}",
+                    errors,
+                )
+
+    def _admit(self, key: str | None) -> None:
+        if not self.accepting:
+            raise ProblemError(
+                503,
+                "shutting-down",
+                "the server is shutting down and starts no new run; retry on another instance",
+                headers={"Retry-After": "5"},
+            )
+        who = key or ANONYMOUS
+        if self._per_key[who] >= self.max_concurrent_runs:
+            raise ProblemError(
+                429,
+                "too-many-runs",
+                f"{self.max_concurrent_runs} runs of this caller are in flight "
+                "(server.max_concurrent_runs); retry when one has finished",
+                headers={"Retry-After": "1"},
+            )
+
+    async def _check_new_id(self, run_id: str) -> None:
+        if not _RUN_ID.match(run_id):
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "run_id may hold letters, digits and _ . : - (1 to 128 of them)",
+                [FieldError("run_id", "invalid run id")],
+            )
+        if run_id in self.live or await self.store.load_run(run_id) is not None:
+            raise ProblemError(
+                409,
+                "run-exists",
+                f"a run {run_id} exists already; GET /v1/runs/{run_id} shows it",
+                extra={"run_id": run_id},
+            )
+
+    def _launch(self, run_id: str, entry: GraphEntry, work: Any, key: str | None) -> LiveRun:
+        who = key or ANONYMOUS
+        self.hub.open(run_id)
+        task: asyncio.Task[RunResult] = asyncio.ensure_future(work)
+        live = LiveRun(run_id, entry.name, who, task)
+        self.live[run_id] = live
+        self._per_key[who] += 1
+        self._idle.clear()
+        if self._on_active is not None:
+            self._on_active(1)
+        task.add_done_callback(lambda _: asyncio.ensure_future(self._ended(live)))
+        self.logger.info(f"run {run_id} of graph {entry.name!r} started (key {who})")
+        return live
+
+    async def _ended(self, live: LiveRun) -> None:
+        """Record how a run's task ended: publish its last events, release its slot."""
+        task, run_id = live.task, live.run_id
+        now = time.time()
+        final: list[dict[str, Any]] = []
+        if task.cancelled():
+            status = live.stop_reason or "cancelled"
+            detail = (
+                "cancelled by request"
+                if status == "cancelled"
+                else "the server shut down before the run finished; resume it"
+            )
+            try:
+                await self.store.finish_run(run_id, status, detail)
+            except Exception as exc:  # the record stays "running": resume needs force then
+                self.logger.error(f"run {run_id}: could not mark it {status}: {exc}")
+            final = [_finished(live, now, status, detail)]
+        elif (failure := task.exception()) is not None:
+            self.logger.error(
+                f"run {run_id} of graph {live.graph!r} failed in the server: {failure!r}"
+            )
+            final = [_finished(live, now, "failed", str(failure))]
+        else:
+            result = task.result()
+            final = closing_events(run_id, live.graph, now, result, result.duration)
+            self.logger.info(f"run {run_id} of graph {live.graph!r} ended {result.status}")
+        self.hub.close(run_id, *final)
+        self.live.pop(run_id, None)
+        self._per_key[live.key] -= 1
+        if self._per_key[live.key] <= 0:
+            del self._per_key[live.key]
+        if self._on_active is not None:
+            self._on_active(-1)
+        live.ended.set()
+        if not self.live:
+            self._idle.set()
+
+    # ------------------------------------------------------------------ waiting, reading
+
+    async def wait(self, live: LiveRun, within: float | None) -> RunResult | None:
+        """The run's result, or None when ``within`` seconds passed first (the run goes on)."""
+        task = live.task
+        if not task.done():
+            try:
+                if within is None:
+                    await asyncio.shield(task)
+                else:
+                    await asyncio.wait_for(asyncio.shield(task), within)
+            except TimeoutError:
+                return None
+            except asyncio.CancelledError:
+                if task.cancelled():
+                    self._stopped(live)
+                raise
+        if task.cancelled():
+            self._stopped(live)
+        return task.result()
+
+    def _stopped(self, live: LiveRun) -> None:
+        reason = live.stop_reason or "cancelled"
+        raise ProblemError(
+            503 if reason == "interrupted" else 409,
+            "shutting-down" if reason == "interrupted" else "not-running",
+            f"run {live.run_id} was {reason} before it finished; "
+            f"POST /v1/runs/{live.run_id}/resume goes on from its last checkpoint",
+            extra={"run_id": live.run_id, "status": reason},
+        )
+
+    async def load(self, run_id: str) -> StoredRun:
+        stored = await self.store.load_run(run_id)
+        if stored is None:
+            raise ProblemError(404, "run-not-found", f"no run {run_id} in this server's store")
+        return stored
+
+    # ------------------------------------------------------------------ stopping runs
+
+    async def cancel(self, run_id: str) -> None:
+        live = self.live.get(run_id)
+        if live is None:
+            stored = await self.load(run_id)
+            raise ProblemError(
+                409,
+                "not-running",
+                f"run {run_id} is {stored.status}, not running in this server",
+                extra={"status": stored.status},
+            )
+        live.stop_reason = "cancelled"
+        live.task.cancel()
+        await live.ended.wait()  # _ended has marked it in the store
+
+    def begin_shutdown(self, grace: float) -> None:
+        """Stop accepting runs; interrupt those still in flight after ``grace`` seconds."""
+        if not self.accepting:
+            return
+        self.accepting = False
+        self.logger.info(
+            f"shutting down: {len(self.live)} run(s) in flight get {grace:g} s to finish"
+        )
+        loop = asyncio.get_running_loop()
+        self._stopper = loop.call_later(grace, self._interrupt_all)
+
+    def _interrupt_all(self) -> None:
+        for live in list(self.live.values()):
+            if not live.task.done():
+                live.stop_reason = "interrupted"
+                live.task.cancel()
+        if self.live:
+            self.logger.warning(
+                f"interrupted {len(self.live)} run(s) at the end of the grace period; "
+                "they are marked interrupted and can be resumed"
+            )
+
+    async def shutdown(self, grace: float) -> None:
+        """Wait for the runs in flight (up to ``grace`` after shutdown began), then stop."""
+        self.begin_shutdown(grace)
+        await self._idle.wait()
+        if self._stopper is not None:
+            self._stopper.cancel()
+
+
+def _finished(live: LiveRun, now: float, status: str, error: str) -> dict[str, Any]:
+    return {
+        "run_id": live.run_id,
+        "graph": live.graph,
+        "timestamp": now,
+        "event": "run_finished",
+        "status": status,
+        "error": error,
+        "duration": 0.0,
+    }

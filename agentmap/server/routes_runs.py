@@ -1,0 +1,235 @@
+"""``/v1/runs``: start, read, list, resume and cancel runs, and follow their events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from agentmap.runtime.checkpoint import StoredRun
+from agentmap.server.app import ServerState, json_response
+from agentmap.server.events import stored_events
+from agentmap.server.manager import LiveRun
+from agentmap.server.problems import FieldError, ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["runs"])
+
+_STATUSES = ("running", "suspended", "completed", "failed", "interrupted", "cancelled")
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    graph: StrictStr = Field(description="The graph to run (GET /v1/graphs lists them)")
+    state: dict[str, Any] = Field(default_factory=dict, description="The run's initial state")
+    wait: StrictBool = Field(default=True, description="Answer with the final state")
+    timeout: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Seconds to wait before answering 202 (the run goes on)"
+    )
+    run_id: StrictStr | None = Field(default=None, description="Your own id for the run")
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Any] = Field(default_factory=dict, description="Answers to the question")
+    wait: StrictBool = True
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    force: StrictBool = Field(
+        default=False,
+        description="Resume although the workflow changed or the run is marked running",
+    )
+
+
+def server(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+def _key(request: Request) -> str | None:
+    key: str | None = request.scope.get("state", {}).get("api_key")
+    return key
+
+
+@router.post(
+    "/v1/runs",
+    summary="Start a run; with wait (the default), answer with its result",
+    status_code=200,
+    responses={202: {"description": "The run goes on; follow it at Location"}},
+)
+async def create_run(body: RunRequest, request: Request) -> Response:
+    srv = server(request)
+    live = await srv.manager.start(body.graph, body.state, run_id=body.run_id, key=_key(request))
+    return await _answer(srv, live, body.wait, body.timeout)
+
+
+@router.post(
+    "/v1/runs/{run_id}/resume",
+    summary="Go on with a suspended (or interrupted, failed, cancelled) run",
+    responses={202: {"description": "The run goes on; follow it at Location"}},
+)
+async def resume_run(run_id: str, body: ResumeRequest, request: Request) -> Response:
+    srv = server(request)
+    live = await srv.manager.resume(run_id, body.values, force=body.force, key=_key(request))
+    return await _answer(srv, live, body.wait, body.timeout)
+
+
+async def _answer(srv: ServerState, live: LiveRun, wait: bool, within: float | None) -> Response:
+    result = await srv.manager.wait(live, within) if wait else None
+    if result is None:
+        where = f"/v1/runs/{live.run_id}"
+        return json_response(
+            {"run_id": live.run_id, "graph": live.graph, "status": "running"},
+            202,
+            {"Location": where},
+        )
+    return json_response(result.to_dict())
+
+
+@router.post("/v1/runs/{run_id}/cancel", summary="Cancel a run in flight", status_code=202)
+async def cancel_run(run_id: str, request: Request) -> Response:
+    await server(request).manager.cancel(run_id)
+    return json_response({"run_id": run_id, "status": "cancelled"}, 202)
+
+
+@router.get("/v1/runs", summary="Stored runs, newest first")
+async def list_runs(
+    request: Request,
+    status: Annotated[str | None, Query(description="Only runs with this status")] = None,
+    graph: Annotated[str | None, Query(description="Only runs of this graph")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    if status is not None and status not in _STATUSES:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            f"status must be one of {', '.join(_STATUSES)}",
+            [FieldError("status", f"unknown status {status!r}")],
+        )
+    store = server(request).manager.store
+    found = await store.list_runs(status=status, graph=graph, limit=offset + limit + 1)
+    page = found[offset : offset + limit]
+    more = len(found) > offset + limit
+    query = {k: v for k, v in (("status", status), ("graph", graph)) if v is not None}
+    nxt = f"/v1/runs?{urlencode({**query, 'limit': limit, 'offset': offset + limit})}"
+    return json_response(
+        {
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "graph": r.graph,
+                    "status": r.status,
+                    "created_at": r.created_at,
+                    "updated_at": r.updated_at,
+                    "error": r.error,
+                    "steps": r.steps,
+                }
+                for r in page
+            ],
+            "next": nxt if more else None,
+        }
+    )
+
+
+@router.get("/v1/runs/{run_id}", summary="A run: status, state and every step")
+async def get_run(run_id: str, request: Request) -> Response:
+    srv = server(request)
+    stored = await srv.manager.load(run_id)
+    entry = srv.catalog.get(stored.graph)
+    inputs_of = {name: node.input_names for name, node in entry.spec.nodes.items()} if entry else {}
+    return json_response(run_view(stored, inputs_of))
+
+
+def run_view(stored: StoredRun, inputs_of: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """A stored run as the API shows it; each step's inputs are the state before it."""
+    state = dict(stored.initial_state)
+    steps = []
+    for step in stored.steps:
+        names = inputs_of.get(step.node, ())
+        error = step.delta.get("error") if not step.ok else None
+        steps.append(
+            {
+                "step": step.step,
+                "node": step.node,
+                "branch": step.branch,
+                "visit": step.visit,
+                "ok": step.ok,
+                "route": list(step.route),
+                "started_at": step.started_at,
+                "duration": step.duration,
+                "attempts": step.attempts,
+                "inputs": {name: state.get(name) for name in names},
+                "outputs": dict(step.delta),
+                "error": str(error) if error is not None else None,
+            }
+        )
+        state.update(step.delta)
+    return {
+        "run_id": stored.run_id,
+        "graph": stored.graph,
+        "status": stored.status,
+        "created_at": stored.created_at,
+        "updated_at": stored.updated_at,
+        "error": stored.error,
+        "waiting": stored.waiting.to_dict() if stored.waiting is not None else None,
+        "parent_run_id": stored.parent_run_id,
+        "state": state,
+        "steps": steps,
+    }
+
+
+@router.get(
+    "/v1/runs/{run_id}/events",
+    summary="Server-Sent Events of a run, from the start or after Last-Event-ID",
+    response_class=EventSourceResponse,
+)
+async def run_events(
+    run_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(alias="last_event_id", ge=0)] = None,
+) -> EventSourceResponse:
+    srv = server(request)
+    start = after if after is not None else _event_id(last_event_id)
+    log = srv.hub.get(run_id)
+    if log is not None:
+        return EventSourceResponse(_sse(log.follow(start)))
+    stored = await srv.manager.load(run_id)
+    return EventSourceResponse(_sse(_replay(stored_events(stored), start)))
+
+
+def _event_id(header: str | None) -> int:
+    if header is None:
+        return 0
+    try:
+        return max(0, int(header))
+    except ValueError:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Last-Event-ID must be the id of an event of this stream (a number)",
+            [FieldError("Last-Event-ID", f"not an event id: {header!r}")],
+        ) from None
+
+
+async def _replay(
+    events: list[dict[str, Any]], after: int
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    for number, event in enumerate(events[after:], start=after + 1):
+        yield number, event
+
+
+async def _sse(events: AsyncIterator[tuple[int, dict[str, Any]]]) -> AsyncIterator[ServerSentEvent]:
+    async for number, event in events:
+        yield ServerSentEvent(
+            data=json.dumps(event, default=str), event=event["event"], id=str(number)
+        )
