@@ -100,9 +100,10 @@ async function loadGraphs() {
   if (!graphs.length) list.append(el("li", { text: "no workflows loaded" }));
 }
 
-// The Mermaid id of each node. The server numbers nodes n0, n1, ... in CSV order and
-// starts each label with the (escaped) name; read the labels, fall back to the order.
+// The Mermaid id of each node: the server's mermaid_ids (it numbers nodes n0, n1, ...);
+// without them, read the labels (each starts with the escaped name), then the CSV order.
 function mermaidIds(graph) {
+  if (graph.mermaid_ids) return { ...graph.mermaid_ids };
   const ids = {};
   const unescape = (s) => s.replace(/#(\d+);/g, (_, code) => String.fromCharCode(+code))
     .replace(/#quot;/g, '"');
@@ -112,7 +113,7 @@ function mermaidIds(graph) {
     if (match) ids[unescape(match[2])] = match[1];
   }
   graph.nodes.forEach((node, i) => {
-    if (!(node.name in ids)) ids[node.name] = graph.mermaid_ids?.[node.name] || `n${i}`;
+    if (!(node.name in ids)) ids[node.name] = `n${i}`;
   });
   return ids;
 }

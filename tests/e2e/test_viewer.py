@@ -1,0 +1,233 @@
+"""The run viewer (GET /) in a real headless Chromium against a real ``agentmap serve``.
+
+A person starts a run of a workflow with a ``human`` node from the page, watches its
+nodes turn green from the run's events, answers the suspended step in the page and
+sees the run complete; the API confirms what the page shows.
+
+The browser is Debian's ``chromium`` driven through ``chromium-driver`` (the Makefile
+installs both when missing), named by path so that Selenium Manager never downloads
+a browser. Without them the test skips with the reason; the ``services`` mark makes
+that skip a failure under ``AGENTMAP_REQUIRE_SERVICES=1`` (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import AGENTMAP
+
+pytestmark = pytest.mark.services
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WAIT = 30.0  # seconds a page change may take before the test gives up (not a timing check)
+GREEN = "rgb(187, 255, 187)"  # classDef ok fill:#bfb
+
+WORKFLOW = """\
+GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt,Context,Success_Next,Failure_Next,Description
+# inputs: title
+Review,Draft,echo,title,draft,Draft: {title},,Approve,,Write the draft from the title
+Review,Approve,human,draft,approved,Publish {draft}?,"{""choices"": [""yes"", ""no""]}",Publish,,Ask an editor
+Review,Publish,echo,draft|approved,result,{draft} approved={approved},,,,Publish the post
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """``agentmap serve`` on a free loopback port over a folder holding WORKFLOW."""
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    (workflows / "review.csv").write_text(WORKFLOW, encoding="utf-8")
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
+    command = [str(AGENTMAP), "serve", "--port", str(port), "--workflows", str(workflows)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--env", "test"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"agentmap serve exited ({process.returncode}):\n{log.read_text()}")
+            try:
+                if get_json(f"{base}/healthz") == {"status": "ok"}:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"agentmap serve did not answer /healthz:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(f"server log: {log}")
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Headless Chromium through chromedriver, both from Debian, nothing downloaded."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.skip(
+            f"no browser for the run viewer test: {' and '.join(missing)} not found; "
+            "install Debian's chromium and chromium-driver (apt-get install -y chromium "
+            "chromium-driver; `make test` does it when it can)"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never fetch anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1400,1000")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver: Any, what: str, condition: Callable[[], Any]) -> Any:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` after WAIT seconds."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    waiter = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
+    try:
+        return waiter.until(lambda _: condition())
+    except Exception as error:  # TimeoutException, with the page's own message in the failure
+        message = driver.find_element("id", "message").text
+        raise AssertionError(f"waited {WAIT} s for {what}; page message: {message!r}") from error
+
+
+def node(driver: Any, name: str) -> Any:
+    """The diagram's <g> of node ``name`` (app.js tags each with data-node)."""
+    return driver.find_element("css selector", f'#diagram g.node[data-node="{name}"]')
+
+
+def node_status(driver: Any, name: str) -> str:
+    found = driver.find_elements("css selector", f'#diagram g.node[data-node="{name}"]')
+    return str(found[0].get_attribute("data-status")) if found else ""
+
+
+def fills(driver: Any, name: str) -> list[str]:
+    """The computed fill of each shape of the node (its box, whatever Mermaid draws it with)."""
+    script = (
+        "return [...arguments[0].querySelectorAll('rect, path, polygon, circle')]"
+        ".map(e => getComputedStyle(e).fill)"
+    )
+    return list(driver.execute_script(script, node(driver, name)))
+
+
+def assert_green(driver: Any, name: str) -> None:
+    assert node_status(driver, name) == "ok"
+    assert "ok" in str(node(driver, name).get_attribute("class")).split()
+    assert GREEN in fills(driver, name)
+
+
+def test_start_watch_and_answer_a_run_in_the_browser(
+    browser: Any, server: str, tmp_path: Path
+) -> None:
+    driver = browser
+    screenshot = tmp_path / "viewer.png"
+    try:
+        driver.get(f"{server}/")
+        pick = '#graphs button[data-graph="Review"]'
+        wait_for(driver, "the graph list", lambda: driver.find_elements("css selector", pick))
+        driver.find_element("css selector", pick).click()
+        wait_for(driver, "the diagram", lambda: node_status(driver, "Publish") == "")
+        # Nothing has run yet: no node is coloured.
+        assert GREEN not in fills(driver, "Draft")
+
+        state = driver.find_element("id", "state")
+        state.clear()
+        state.send_keys(json.dumps({"title": "Hello"}))
+        driver.find_element("id", "start-run").click()
+
+        form = driver.find_element("id", "resume-form")
+        wait_for(driver, "the run's question", form.is_displayed)
+        wait_for(driver, "Draft to turn green", lambda: node_status(driver, "Draft") == "ok")
+        assert_green(driver, "Draft")
+        assert node_status(driver, "Approve") == "waiting"
+        assert node_status(driver, "Publish") == ""
+        question = driver.find_element("id", "question").text
+        assert "Publish Draft: Hello? [yes|no]" in question
+        run_id = driver.find_element("id", "run-id").text
+        suspended = get_json(f"{server}/v1/runs/{run_id}")
+        assert suspended["status"] == "suspended"
+        assert suspended["waiting"]["node"] == "Approve"
+
+        driver.find_element("id", "field-approved").send_keys("yes")
+        driver.find_element("id", "resume-run").click()
+
+        status = driver.find_element("id", "run-status")
+        wait_for(driver, "the run to complete", lambda: status.text == "completed")
+        wait_for(driver, "Publish to turn green", lambda: node_status(driver, "Publish") == "ok")
+        for name in ("Draft", "Approve", "Publish"):
+            assert_green(driver, name)
+        # The colours came from the live events, not only from the stored steps.
+        events = [
+            str(e.get_attribute("textContent"))  # .text is empty: the list is folded
+            for e in driver.find_elements("css selector", "#events li")
+        ]
+        assert any(e.startswith("node_finished Publish") for e in events), events
+        assert any(e.startswith("run_finished completed") for e in events), events
+
+        rows = driver.find_elements("css selector", "#steps tbody tr")
+        assert [r.get_attribute("data-node") for r in rows] == ["Draft", "Approve", "Publish"]
+        assert [r.get_attribute("data-ok") for r in rows] == ["true"] * 3
+        assert '"yes"' in rows[1].text  # the answer, in the Approve step's outputs
+        listed = f'#runs button[data-run="{run_id}"]'
+        wait_for(
+            driver,
+            "the run list to show the run completed",
+            lambda: (
+                driver.find_element("css selector", listed).get_attribute("data-status")
+                == "completed"
+            ),
+        )
+
+        final = get_json(f"{server}/v1/runs/{run_id}")
+        assert final["status"] == "completed"
+        assert final["state"]["approved"] == "yes"
+        assert final["state"]["result"] == "Draft: Hello approved=yes"
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    finally:
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(screenshot))
+        print(f"screenshot: {screenshot}")
