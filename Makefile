@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo examples llm-demo batch-demo test lint typecheck imports unit bench bench-env lock clean
+.PHONY: install browser demo examples llm-demo batch-demo test lint typecheck imports unit bench bench-env lock clean
 
 # editable_mode=compat: a plain path entry instead of setuptools' import-hook
 # finder, which adds ~15 ms to every Python start (setuptools is pinned).
@@ -48,6 +48,22 @@ batch-demo: $(STAMP)
 	$(BIN)/agentmap batch examples/support_llm.csv --inputs examples/data/tickets.csv \
 		--map ticket=body --id-field id --output .agentmap/tickets.jsonl --env demo
 
+# Debian's chromium + chromedriver for tests/e2e/test_viewer.py. Where they cannot be
+# installed (no apt-get, no network, no sudo) make goes on: the test then skips with the
+# reason, which is a failure under AGENTMAP_REQUIRE_SERVICES=1 (CI).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if ! command -v apt-get >/dev/null; then \
+			echo "browser: no apt-get here; tests/e2e/test_viewer.py will skip"; \
+		else \
+			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			{ $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+			  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+				chromium chromium-driver; } \
+			|| echo "browser: could not install chromium; tests/e2e/test_viewer.py will skip"; \
+		fi; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,7 +74,7 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck imports unit
