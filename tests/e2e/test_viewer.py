@@ -2,16 +2,18 @@
 
 A person starts a run of a workflow with a ``human`` node from the page, watches its
 nodes turn green from the run's events, answers the suspended step in the page and
-sees the run complete; the API confirms what the page shows.
+sees the run complete; the API confirms what the page shows. On a server with API
+keys the page sends the key it keeps (header for fetch, ``?api_key=`` for the events).
 
 The browser is Debian's ``chromium`` driven through ``chromium-driver`` (the Makefile
 installs both when missing), named by path so that Selenium Manager never downloads
-a browser. Without them the test skips with the reason; the ``services`` mark makes
+a browser. Without them the tests skip with the reason; the ``services`` mark makes
 that skip a failure under ``AGENTMAP_REQUIRE_SERVICES=1`` (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -20,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT = 30.0  # seconds a page change may take before the test gives up (not a timing check)
 GREEN = "rgb(187, 255, 187)"  # classDef ok fill:#bfb
+RED = "rgb(255, 187, 187)"  # classDef failed fill:#fbb
+KEY = "am_viewer-test-key"
 
 WORKFLOW = """\
 GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt,Context,Success_Next,Failure_Next,Description
@@ -40,6 +45,12 @@ GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt,Context,Success_Next,F
 Review,Draft,echo,title,draft,Draft: {title},,Approve,,Write the draft from the title
 Review,Approve,human,draft,approved,Publish {draft}?,"{""choices"": [""yes"", ""no""]}",Publish,,Ask an editor
 Review,Publish,echo,draft|approved,result,{draft} approved={approved},,,,Publish the post
+"""
+# A node that fails, and the one its Failure_Next hands over to.
+BROKEN = """\
+GraphName,Node,AgentType,Input_Fields,Output_Field,Prompt,Context,Success_Next,Failure_Next,Description
+Broken,Try,failure,,attempt,Tried and failed,,,Recover,Always fails
+Broken,Recover,echo,,result,recovered,,,,Takes over after the failure
 """
 
 
@@ -50,24 +61,27 @@ def free_port() -> int:
         return port
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
+def get_json(url: str, key: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        return json.load(r)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """``agentmap serve`` on a free loopback port over a folder holding WORKFLOW."""
+@contextmanager
+def serve(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``agentmap serve`` on a free loopback port over a folder holding WORKFLOW and BROKEN."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "review.csv").write_text(WORKFLOW, encoding="utf-8")
+    (workflows / "broken.csv").write_text(BROKEN, encoding="utf-8")
     port = free_port()
     log = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
+    full_env.update(env or {})
     command = [str(AGENTMAP), "serve", "--port", str(port), "--workflows", str(workflows)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "--env", "test"], cwd=tmp_path, env=env, stdout=out, stderr=out
+            [*command, "--env", "test"], cwd=tmp_path, env=full_env, stdout=out, stderr=out
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -95,8 +109,11 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Headless Chromium through chromedriver, both from Debian, nothing downloaded."""
+def browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium through chromedriver, both from Debian, nothing downloaded.
+
+    The page is photographed into the test's tmp_path at the end, pass or fail.
+    """
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
         pytest.skip(
@@ -118,7 +135,16 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     try:
         yield driver
     finally:
-        driver.quit()
+        screenshot = tmp_path / "viewer.png"
+        try:
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(str(screenshot))
+            print(f"screenshot: {screenshot}")
+        finally:
+            driver.quit()
+
+
+# -- the page ---------------------------------------------------------------------------
 
 
 def wait_for(driver: Any, what: str, condition: Callable[[], Any]) -> Any:
@@ -139,9 +165,10 @@ def node(driver: Any, name: str) -> Any:
     return driver.find_element("css selector", f'#diagram g.node[data-node="{name}"]')
 
 
-def node_status(driver: Any, name: str) -> str:
+def node_status(driver: Any, name: str) -> str | None:
+    """The node's data-status ("" when not run yet), None while the diagram lacks it."""
     found = driver.find_elements("css selector", f'#diagram g.node[data-node="{name}"]')
-    return str(found[0].get_attribute("data-status")) if found else ""
+    return str(found[0].get_attribute("data-status")) if found else None
 
 
 def fills(driver: Any, name: str) -> list[str]:
@@ -159,58 +186,80 @@ def assert_green(driver: Any, name: str) -> None:
     assert GREEN in fills(driver, name)
 
 
-def test_start_watch_and_answer_a_run_in_the_browser(
-    browser: Any, server: str, tmp_path: Path
-) -> None:
+def event_lines(driver: Any) -> list[str]:
+    """The page's list of the run's SSE events (folded, so .text would be empty)."""
+    items = driver.find_elements("css selector", "#events li")
+    return [str(e.get_attribute("textContent")) for e in items]
+
+
+def open_graph(driver: Any, name: str, last: str) -> None:
+    """Pick graph ``name`` in the list and wait until its diagram shows node ``last``."""
+    pick = f'#graphs button[data-graph="{name}"]'
+    wait_for(driver, "the graph list", lambda: driver.find_elements("css selector", pick))
+    driver.find_element("css selector", pick).click()
+    wait_for(driver, f"the diagram of {name}", lambda: node_status(driver, last) == "")
+
+
+def start_run(driver: Any, state: dict[str, Any], until: str = "suspended") -> str:
+    """Start a run from the page's form; its id once the page shows it ``until``."""
+    box = driver.find_element("id", "state")
+    box.clear()
+    box.send_keys(json.dumps(state))
+    driver.find_element("id", "start-run").click()
+    status = driver.find_element("id", "run-status")
+    wait_for(driver, f"the run to be {until}", lambda: status.text == until)
+    if until == "suspended":
+        wait_for(
+            driver, "the run's question", driver.find_element("id", "resume-form").is_displayed
+        )
+    return str(driver.find_element("id", "run-id").text)
+
+
+def answer(driver: Any, field: str, value: str) -> None:
+    """Answer the suspended run's question and wait for the run to complete."""
+    driver.find_element("id", f"field-{field}").send_keys(value)
+    driver.find_element("id", "resume-run").click()
+    status = driver.find_element("id", "run-status")
+    wait_for(driver, "the run to complete", lambda: status.text == "completed")
+    wait_for(driver, "Publish to turn green", lambda: node_status(driver, "Publish") == "ok")
+
+
+def browser_errors(driver: Any) -> list[Any]:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def test_start_watch_and_answer_a_run_in_the_browser(browser: Any, tmp_path: Path) -> None:
     driver = browser
-    screenshot = tmp_path / "viewer.png"
-    try:
+    with serve(tmp_path) as server:
         driver.get(f"{server}/")
-        pick = '#graphs button[data-graph="Review"]'
-        wait_for(driver, "the graph list", lambda: driver.find_elements("css selector", pick))
-        driver.find_element("css selector", pick).click()
-        wait_for(driver, "the diagram", lambda: node_status(driver, "Publish") == "")
-        # Nothing has run yet: no node is coloured.
-        assert GREEN not in fills(driver, "Draft")
+        open_graph(driver, "Review", "Publish")
+        assert GREEN not in fills(driver, "Draft")  # nothing has run yet
 
-        state = driver.find_element("id", "state")
-        state.clear()
-        state.send_keys(json.dumps({"title": "Hello"}))
-        driver.find_element("id", "start-run").click()
-
-        form = driver.find_element("id", "resume-form")
-        wait_for(driver, "the run's question", form.is_displayed)
+        run_id = start_run(driver, {"title": "Hello"})
         wait_for(driver, "Draft to turn green", lambda: node_status(driver, "Draft") == "ok")
         assert_green(driver, "Draft")
         assert node_status(driver, "Approve") == "waiting"
         assert node_status(driver, "Publish") == ""
-        question = driver.find_element("id", "question").text
-        assert "Publish Draft: Hello? [yes|no]" in question
-        run_id = driver.find_element("id", "run-id").text
+        assert "Publish Draft: Hello? [yes|no]" in driver.find_element("id", "question").text
         suspended = get_json(f"{server}/v1/runs/{run_id}")
         assert suspended["status"] == "suspended"
         assert suspended["waiting"]["node"] == "Approve"
 
-        driver.find_element("id", "field-approved").send_keys("yes")
-        driver.find_element("id", "resume-run").click()
-
-        status = driver.find_element("id", "run-status")
-        wait_for(driver, "the run to complete", lambda: status.text == "completed")
-        wait_for(driver, "Publish to turn green", lambda: node_status(driver, "Publish") == "ok")
+        answer(driver, "approved", "yes")
         for name in ("Draft", "Approve", "Publish"):
             assert_green(driver, name)
         # The colours came from the live events, not only from the stored steps.
-        events = [
-            str(e.get_attribute("textContent"))  # .text is empty: the list is folded
-            for e in driver.find_elements("css selector", "#events li")
-        ]
+        events = event_lines(driver)
         assert any(e.startswith("node_finished Publish") for e in events), events
         assert any(e.startswith("run_finished completed") for e in events), events
 
         rows = driver.find_elements("css selector", "#steps tbody tr")
         assert [r.get_attribute("data-node") for r in rows] == ["Draft", "Approve", "Publish"]
         assert [r.get_attribute("data-ok") for r in rows] == ["true"] * 3
-        assert '"yes"' in rows[1].text  # the answer, in the Approve step's outputs
+        assert 'approved: "yes"' in rows[1].text  # the answer, in the Approve step's outputs
         listed = f'#runs button[data-run="{run_id}"]'
         wait_for(
             driver,
@@ -225,9 +274,49 @@ def test_start_watch_and_answer_a_run_in_the_browser(
         assert final["status"] == "completed"
         assert final["state"]["approved"] == "yes"
         assert final["state"]["result"] == "Draft: Hello approved=yes"
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-    finally:
-        driver.execute_script("window.scrollTo(0, 0)")
-        driver.save_screenshot(str(screenshot))
-        print(f"screenshot: {screenshot}")
+        assert browser_errors(driver) == []
+
+
+def test_the_page_sends_its_api_key_to_a_server_with_keys(browser: Any, tmp_path: Path) -> None:
+    driver = browser
+    digest = hashlib.sha256(KEY.encode()).hexdigest()
+    keys = json.dumps({"viewer": f"sha256:{digest}"})
+    with serve(tmp_path, {"AGENTMAP_SERVER__API_KEYS": keys}) as server:
+        driver.get(f"{server}/")
+        message = driver.find_element("id", "message")
+        wait_for(driver, "the page to report the missing key", message.is_displayed)
+        assert "error" in str(message.get_attribute("class"))
+        assert not driver.find_elements("css selector", "#graphs button[data-graph]")
+
+        driver.find_element("id", "api-key").send_keys(KEY)
+        driver.find_element("id", "save-key").click()
+        assert driver.execute_script("return localStorage.getItem('agentmap.apiKey')") == KEY
+        open_graph(driver, "Review", "Publish")
+        run_id = start_run(driver, {"title": "Keyed"})
+        answer(driver, "approved", "no")
+        # The events stream (EventSource: the key as ?api_key=) was let through.
+        assert any(e.startswith("run_finished completed") for e in event_lines(driver))
+
+        final = get_json(f"{server}/v1/runs/{run_id}", key=KEY)
+        assert final["status"] == "completed"
+        assert final["state"]["approved"] == "no"
+        # The 401s of the first load, before the key was saved, are the only errors.
+        assert all("401" in e["message"] for e in browser_errors(driver))
+
+
+def test_a_failed_node_turns_red_and_shows_its_error(browser: Any, tmp_path: Path) -> None:
+    driver = browser
+    with serve(tmp_path) as server:
+        driver.get(f"{server}/")
+        open_graph(driver, "Broken", "Recover")
+        run_id = start_run(driver, {}, until="completed")
+        wait_for(driver, "Recover to turn green", lambda: node_status(driver, "Recover") == "ok")
+        assert node_status(driver, "Try") == "failed"
+        assert "failed" in str(node(driver, "Try").get_attribute("class")).split()
+        assert RED in fills(driver, "Try")
+        assert_green(driver, "Recover")
+        row = driver.find_element("css selector", '#steps tbody tr[data-node="Try"]')
+        assert row.get_attribute("data-ok") == "false"
+        assert "Tried and failed" in row.find_element("css selector", "pre.error").text
+        assert get_json(f"{server}/v1/runs/{run_id}")["state"]["result"] == "recovered"
+        assert browser_errors(driver) == []

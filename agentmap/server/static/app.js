@@ -194,12 +194,20 @@ async function render() {
 
 // -- runs --------------------------------------------------------------------------
 
+// A time as the API gives it (epoch seconds, or an ISO string): the time today, else the date too.
+function clock(time) {
+  if (time == null) return "";
+  const date = new Date(typeof time === "number" ? time * 1000 : time);
+  const today = date.toDateString() === new Date().toDateString();
+  return today ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
 async function loadRuns() {
   const { runs } = await api("/v1/runs?limit=30");
   const list = $("runs");
   list.replaceChildren();
   for (const r of runs) {
-    const when = r.created_at ? new Date(r.created_at).toLocaleTimeString() : "";
+    const when = clock(r.created_at);
     const button = el("button", { type: "button", "data-run": r.run_id, "data-status": r.status, title: r.run_id },
       `${r.graph} `, el("span", { class: `status ${r.status}`, text: r.status }), el("small", { text: ` ${when}` }));
     button.classList.toggle("selected", r.run_id === view.runId);
@@ -256,6 +264,17 @@ async function refreshRun() {
 
 const show = (value) => (value === undefined ? "" : JSON.stringify(value, null, 2));
 
+// A step's fields, one "name: value" line each (denser than indented JSON in a table cell).
+function fields(value) {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return show(value);
+  return Object.entries(value).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n");
+}
+
+function duration(seconds) {
+  if (seconds == null) return "";
+  return seconds < 1 ? `${Number((seconds * 1000).toPrecision(2))} ms` : `${seconds.toFixed(2)} s`;
+}
+
 function showRun(run) {
   $("run-panel").hidden = false;
   $("run-id").textContent = run.run_id;
@@ -270,12 +289,12 @@ function showRun(run) {
   const body = $("steps").tBodies[0];
   body.replaceChildren();
   for (const s of run.steps || []) {
-    const result = s.error ? el("pre", { class: "error", text: s.error }) : el("pre", { text: show(s.outputs) });
+    const result = s.error ? el("pre", { class: "error", text: s.error }) : el("pre", { text: fields(s.outputs) });
     body.append(el("tr", { "data-node": s.node, "data-step": s.step, "data-ok": String(s.ok) },
       el("td", { text: s.step }), el("td", { text: s.node + (s.visit > 1 ? ` (${s.visit})` : "") }),
       el("td", { class: s.ok ? "ok" : "failed", text: s.ok ? "✓" : "✗" }),
-      el("td", { text: s.duration != null ? `${(s.duration * 1000).toFixed(1)} ms` : "" }),
-      el("td", {}, el("pre", { text: show(s.inputs) })), el("td", {}, result)));
+      el("td", { class: "time", text: duration(s.duration) }),
+      el("td", {}, el("pre", { text: fields(s.inputs) })), el("td", {}, result)));
   }
   showQuestion(run);
 }
