@@ -16,19 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import AGENTMAP
+from tests.server_support import running_server
 
 pytestmark = pytest.mark.services
 
@@ -54,58 +50,23 @@ Broken,Recover,echo,,result,recovered,,,,Takes over after the failure
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def get_json(url: str, key: str | None = None) -> Any:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
-        return json.load(r)
+    response = httpx.get(url, headers=headers, timeout=10)
+    response.raise_for_status()
+    return response.json()
 
 
 @contextmanager
 def serve(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``agentmap serve`` on a free loopback port over a folder holding WORKFLOW and BROKEN."""
+    """``agentmap serve`` (tests/server_support.py) over a folder holding WORKFLOW and BROKEN."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "review.csv").write_text(WORKFLOW, encoding="utf-8")
     (workflows / "broken.csv").write_text(BROKEN, encoding="utf-8")
-    port = free_port()
-    log = tmp_path / "server.log"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
-    full_env.update(env or {})
-    command = [str(AGENTMAP), "serve", "--port", str(port), "--workflows", str(workflows)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--env", "test"], cwd=tmp_path, env=full_env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"agentmap serve exited ({process.returncode}):\n{log.read_text()}")
-            try:
-                if get_json(f"{base}/healthz") == {"status": "ok"}:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"agentmap serve did not answer /healthz:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        print(f"server log: {log}")
+    with running_server(workflows, tmp_path, env_vars=env) as server:
+        print(f"server log: {server.log}")
+        yield server.url
 
 
 @pytest.fixture

@@ -100,22 +100,10 @@ async function loadGraphs() {
   if (!graphs.length) list.append(el("li", { text: "no workflows loaded" }));
 }
 
-// The Mermaid id of each node: the server's mermaid_ids (it numbers nodes n0, n1, ...);
-// without them, read the labels (each starts with the escaped name), then the CSV order.
+// The Mermaid id of each node: the server's mermaid_ids (to_mermaid numbers nodes n0, n1,
+// ... in CSV order, as names may hold anything), else that numbering over `nodes`.
 function mermaidIds(graph) {
-  if (graph.mermaid_ids) return { ...graph.mermaid_ids };
-  const ids = {};
-  const unescape = (s) => s.replace(/#(\d+);/g, (_, code) => String.fromCharCode(+code))
-    .replace(/#quot;/g, '"');
-  const shape = /^\s*([A-Za-z_][\w-]*)\s*(?:\[\[|\(\[|\[|\(\(|\(|\{)"([^"]*?)(?:<br\/?>|")/;
-  for (const line of (graph.mermaid || "").split("\n")) {
-    const match = shape.exec(line);
-    if (match) ids[unescape(match[2])] = match[1];
-  }
-  graph.nodes.forEach((node, i) => {
-    if (!(node.name in ids)) ids[node.name] = `n${i}`;
-  });
-  return ids;
+  return graph.mermaid_ids || Object.fromEntries(graph.nodes.map((n, i) => [n.name, `n${i}`]));
 }
 
 async function selectGraph(name, keepRun = false) {
