@@ -323,12 +323,14 @@ function follow() {
     if (view.source !== source) return;
     const data = JSON.parse(message.data);
     view.lastEventId = Number(message.lastEventId) || view.lastEventId;
-    $("events").append(el("li", { "data-event": message.type,
+    const list = $("events");
+    list.append(el("li", { "data-event": message.type,
       text: `${message.type} ${data.node || data.status || ""} ${data.run_id !== runId ? `(${data.run_id})` : ""}` }));
+    if (list.children.length > 500) list.firstElementChild.remove(); // a long run: the latest
     if (data.run_id !== runId) return; // a sub-run's node: not in this graph
     if (message.type in LIVE && data.node) {
       view.live[data.node] = LIVE[message.type](data);
-      draw();
+      guarded(draw)();
     }
     if (message.type === "run_finished") source.close(); // the server ends the stream here
     if (message.type !== "node_started" && message.type !== "llm_called") {
