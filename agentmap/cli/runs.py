@@ -54,6 +54,8 @@ class StatusChoice(StrEnum):
     suspended = "suspended"
     completed = "completed"
     failed = "failed"
+    interrupted = "interrupted"
+    cancelled = "cancelled"
 
 
 #: Seconds per unit of ``--older-than``.

@@ -37,7 +37,9 @@ __all__ = [
     "state_after",
 ]
 
-StoredStatus = Literal["running", "suspended", "completed", "failed"]
+#: ``interrupted``: a server shut down before the run ended (``agentmap serve``);
+#: ``cancelled``: a request cancelled it. Both resume like a failed run.
+StoredStatus = Literal["running", "suspended", "completed", "failed", "interrupted", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)

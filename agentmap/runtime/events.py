@@ -83,6 +83,11 @@ class NodeFinished(RunEvent):
     #: The next nodes the run took after this one (empty: its branch or the run ended).
     route: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        data = RunEvent.to_dict(self)
+        data["route"] = list(self.route)  # the JSON form, as a tracker reads it back
+        return data
+
 
 @dataclass(slots=True)
 class NodeFailed(RunEvent):

@@ -2,11 +2,12 @@
 
 One module-scoped fixture builds the wheel from a copy of the working tree,
 creates a new virtualenv in a temporary folder outside the repository and
-installs ``agentmap[llm,openai,testing]`` with the pinned constraints. Every
+installs ``agentmap[llm,openai,testing,server]`` with the pinned constraints. Every
 command then runs from a temporary working folder with nothing of the
 repository on ``sys.path``, as a user's would: ``agentmap run``, a durable run
 suspended and resumed, ``validate``, ``config`` and a user's own pytest file
-using the shipped fixtures.
+using the shipped fixtures, and ``agentmap serve`` with its run viewer's
+static files, which must come from the wheel.
 
 Building needs setuptools as pinned in ``[build-system]`` and installing needs
 the dependencies: pip gets both from the package index (or its cache). The
@@ -18,16 +19,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import REPO
+from tests.server_support import free_port
 
-EXTRAS = "llm,openai,testing"
+EXTRAS = "llm,openai,testing,server"
 TEXT = "the quick brown fox jumps over the lazy dog because the dog was lazy"
 
 USER_FLOW = """\
@@ -232,3 +237,57 @@ def test_a_users_pytest_file_with_the_shipped_fixtures(installed: Installed) -> 
     done = installed.run("pytest", "-q", "-p", "no:cacheprovider", "test_user_flow.py")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 passed" in done.stdout
+
+
+def test_agentmap_serve_from_the_wheel(installed: Installed) -> None:
+    """The server, its viewer page and Mermaid come from site-packages, not the checkout."""
+    folder = installed.work / "served"
+    folder.mkdir(exist_ok=True)
+    shutil.copy2(installed.work / "quickstart.csv", folder)
+    if not (folder / "custom_agents").exists():
+        shutil.copytree(installed.work / "custom_agents", folder / "custom_agents")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
+    env.pop("PYTHONPATH", None)
+    server = subprocess.Popen(
+        [
+            str(installed.venv / "bin" / "agentmap"),
+            "serve",
+            "--port",
+            str(port),
+            "--workflows",
+            str(folder),
+            "--env",
+            "demo",
+        ],
+        cwd=installed.work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        page = httpx.get(f"{base}/", timeout=10)
+        assert page.status_code == 200
+        assert "<html" in page.text.lower()
+        mermaid = httpx.get(f"{base}/static/vendor/mermaid.min.js", timeout=10)
+        assert mermaid.status_code == 200
+        assert len(mermaid.content) > 100_000
+        answer = httpx.post(
+            f"{base}/v1/runs", json={"graph": "Quickstart", "state": {"text": TEXT}}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["state"]["word_count"] == 14
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, out
