@@ -26,12 +26,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentmap._version import __version__
-from agentmap.errors import ConfigurationError, StateBackendError
+from agentmap.errors import ConfigurationError, StateBackendError, StateValueError
 from agentmap.server.auth import BodyTooLargeError, GuardMiddleware, KeyRing, RateLimiter
 from agentmap.server.catalog import Catalog, ServerApplication
 from agentmap.server.events import EventHub, ServerTracker
 from agentmap.server.manager import RunManager
 from agentmap.server.metrics import ServerMetrics
+from agentmap.server.payload import is_json, media_type_problem, unreadable_body
 from agentmap.server.problems import FieldError, ProblemError
 from agentmap.settings import ServerSettings
 
@@ -175,6 +176,10 @@ def problem_response(
 def _add_handlers(app: FastAPI, state: ServerState) -> None:
     logger = state.logger
 
+    def counted(request: Request, problem: ProblemError) -> Response:
+        state.metrics.requests.labels(str(problem.status)).inc()
+        return problem_response(request, problem)
+
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> Response:
         state.metrics.requests.labels(str(exc.status)).inc()
@@ -183,39 +188,60 @@ def _add_handlers(app: FastAPI, state: ServerState) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        state.metrics.requests.labels("422").inc()
         if any(e.get("type") == "json_invalid" for e in errors):
             where: dict[str, Any] = next((e for e in errors if e.get("type") == "json_invalid"), {})
             ctx = where.get("ctx") or {}
-            return problem_response(
+            return counted(
                 request,
-                status=400,
-                slug="malformed-json",
-                detail=f"the request body is not valid JSON: {ctx.get('error', 'parse error')}",
+                ProblemError(
+                    400,
+                    "malformed-json",
+                    f"the request body is not valid JSON: {ctx.get('error', 'parse error')}",
+                ),
             )
-        fields = [FieldError(_field(e.get("loc", ())), str(e.get("msg", ""))) for e in errors]
+        content_type = request.headers.get("content-type")
+        if not is_json(content_type) and any(
+            tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in errors
+        ):
+            # FastAPI leaves a non-JSON body unparsed and then finds "not a dict".
+            return counted(request, media_type_problem(content_type))
+        fields = [_field_error(e) for e in errors]
         summary = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
-        return problem_response(
-            request, status=422, slug="invalid-request", detail=summary, errors=fields
-        )
+        return counted(request, ProblemError(422, "invalid-request", summary, fields))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        unreadable = unreadable_body(exc.__cause__) if exc.status_code == 400 else None
+        if unreadable is not None:
+            return counted(request, unreadable)
         slug = {404: "not-found", 405: "method-not-allowed", 415: "unsupported-media-type"}
+        headers = dict(exc.headers or {})
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.status_code)
         if exc.status_code == 404:
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
-        return problem_response(
+        elif exc.status_code == 405:
+            allowed = headers.get("Allow") or headers.get("allow")
+            detail = f"{request.method} is not allowed on {request.url.path}" + (
+                f"; it takes {allowed}" if allowed else ""
+            )
+        return counted(
             request,
-            status=exc.status_code,
-            slug=slug.get(exc.status_code, "http-error"),
-            detail=detail,
-            headers=dict(exc.headers or {}),
+            ProblemError(
+                exc.status_code, slug.get(exc.status_code, "http-error"), detail, headers=headers
+            ),
         )
 
     @app.exception_handler(BodyTooLargeError)
     async def on_too_large(request: Request, exc: BodyTooLargeError) -> Response:
         return problem_response(request, status=413, slug="body-too-large", detail=str(exc))
+
+    @app.exception_handler(StateValueError)
+    async def on_state_value(request: Request, exc: StateValueError) -> Response:
+        if exc.node is not None:  # a node's output: the runner fails the node, so a bug here
+            return await on_error(request, exc)
+        where = "values" if request.url.path.endswith("/resume") else "state"
+        fields = [FieldError(f"{where}.{exc.field}", str(exc))] if exc.field else []
+        return counted(request, ProblemError(422, "invalid-request", str(exc), fields))
 
     @app.exception_handler(StateBackendError)
     async def on_store(request: Request, exc: StateBackendError) -> Response:
@@ -244,6 +270,14 @@ def _add_handlers(app: FastAPI, state: ServerState) -> None:
             slug="internal",
             detail=f"the server failed on this request; its log has the details (ref {ref})",
         )
+
+
+def _field_error(error: Any) -> FieldError:
+    """One pydantic error as a field error; a ``json_value`` error names its own field."""
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "json_value" and isinstance(ctx.get("field"), str):
+        return FieldError(ctx["field"], str(ctx.get("why", error.get("msg", ""))))
+    return FieldError(_field(error.get("loc", ())), str(error.get("msg", "")))
 
 
 def _field(loc: Any) -> str:

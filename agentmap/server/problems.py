@@ -19,6 +19,7 @@ from typing import Any
 __all__ = ["PROBLEM_TYPE", "FieldError", "ProblemError", "problem_body"]
 
 PROBLEM_TYPE = "urn:agentmap:problem:"
+_RESERVED = frozenset(("type", "title", "status", "detail", "instance", "errors"))
 _TITLES = {
     "unknown-graph": "Unknown graph",
     "run-not-found": "Run not found",
@@ -88,5 +89,7 @@ def problem_body(
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
     if extra:
-        body.update(extra)
+        # The RFC 9457 members keep their meaning: "status" is the HTTP status a
+        # client switches on, never a run's status an extra tried to add.
+        body.update((k, v) for k, v in extra.items() if k not in _RESERVED)
     return body

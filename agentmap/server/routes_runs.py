@@ -9,13 +9,15 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agentmap.runtime.checkpoint import StoredRun
 from agentmap.server.app import ServerState, json_response
 from agentmap.server.events import stored_events
 from agentmap.server.manager import LiveRun
+from agentmap.server.payload import json_problem
 from agentmap.server.problems import FieldError, ProblemError
 
 __all__ = ["router"]
@@ -36,6 +38,11 @@ class RunRequest(BaseModel):
     )
     run_id: StrictStr | None = Field(default=None, description="Your own id for the run")
 
+    @field_validator("state")
+    @classmethod
+    def _portable_state(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _portable(value, "state")
+
 
 class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,6 +54,24 @@ class ResumeRequest(BaseModel):
         default=False,
         description="Resume although the workflow changed or the run is marked running",
     )
+
+    @field_validator("values")
+    @classmethod
+    def _portable_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _portable(value, "values")
+
+
+def _portable(value: dict[str, Any], where: str) -> dict[str, Any]:
+    """Refuse what Python's JSON reader lets through and no store or client can take.
+
+    The error's ``field`` context names the exact member (``state.items[2]``);
+    the problem handler puts it in ``errors[].field``.
+    """
+    found = json_problem(value, where)
+    if found is not None:
+        field, why = found
+        raise PydanticCustomError("json_value", "{field}: {why}", {"field": field, "why": why})
+    return value
 
 
 def server(request: Request) -> ServerState:
