@@ -40,6 +40,21 @@ class ServerMetrics:
             "agentmap_llm_tokens", "LLM tokens, by kind and model", ["kind", "model"], registry=r
         )
         self.cost = Counter("agentmap_llm_cost", "LLM cost in USD, by model", ["model"], registry=r)
+        self.batches = Counter(
+            "agentmap_batches",
+            "Batches ended, by status and graph",
+            ["status", "graph"],
+            registry=r,
+        )
+        self.batches_active = Gauge(
+            "agentmap_batches_active", "Batches running in this process", registry=r
+        )
+        self.batch_row_lines = Counter(
+            "agentmap_batch_rows",
+            "Batch rows given a result line, by status (completed, failed, suspended) and graph",
+            ["status", "graph"],
+            registry=r,
+        )
         self.requests = Counter(
             "agentmap_http_problems", "Error responses, by status", ["status"], registry=r
         )
@@ -54,8 +69,12 @@ class ServerMetrics:
         elif kind is ev.LLMCalled:
             self.tokens.labels("prompt", event.model).inc(event.prompt_tokens)
             self.tokens.labels("completion", event.model).inc(event.completion_tokens)
-            if event.cost:
+            if event.cost is not None:  # a known price, zero included (the fake's)
                 self.cost.labels(event.model).inc(event.cost)
+
+    def batch_rows(self, graph: str, status: str, count: int) -> None:
+        """``count`` more rows of a batch of ``graph`` got a ``status`` line."""
+        self.batch_row_lines.labels(status, graph).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
