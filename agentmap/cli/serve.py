@@ -54,6 +54,9 @@ def serve(
     """Serve the workflows of a folder over HTTP: the /v1 API, events and the run viewer."""
     if env is not None:
         os.environ["AGENTMAP_ENV"] = env
+    # Every answer is JSON, so the memory store refuses what JSON cannot hold
+    # (NaN, sets...) as sqlite and postgres do: the node fails, not the response.
+    os.environ.setdefault("AGENTMAP_STATE__CHECK_JSON", "true")
     application = open_application(env)
     server = application.settings.server
     host = host or server.host
@@ -82,11 +85,38 @@ def serve(
         "timeout_graceful_shutdown": int(server.shutdown_grace) + 5,
     }
     if workers == 1:
-        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        _graceful_server(uvicorn)(uvicorn.Config(app, **options)).run()
         return
     # Each worker process builds its own application from the same settings.
     os.environ["AGENTMAP_SERVER__WORKFLOWS"] = str(Path(folder).resolve())
     uvicorn.run("agentmap.cli.serve:worker_app", factory=True, workers=workers, **options)
+
+
+def _graceful_server(uvicorn: Any) -> Any:
+    """A ``uvicorn.Server`` that exits 0 after a graceful shutdown on SIGTERM.
+
+    uvicorn re-raises the signal it caught once it has shut down, with the
+    default handler back, so the process would end "killed by SIGTERM" (143)
+    although every run finished or was checkpointed. A clean stop exits 0, as
+    gunicorn's and uvicorn's own multi-worker supervisor do; Ctrl-C (SIGINT) is
+    still re-raised.
+    """
+    import contextlib
+    import signal
+    from collections.abc import Iterator
+
+    class GracefulServer(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured[:] = [s for s in captured if s != signal.SIGTERM]
+
+    return GracefulServer
 
 
 def worker_app() -> FastAPI:

@@ -297,10 +297,14 @@ class RunManager:
             "shutting-down" if reason == "interrupted" else "not-running",
             f"run {live.run_id} was {reason} before it finished; "
             f"POST /v1/runs/{live.run_id}/resume goes on from its last checkpoint",
-            extra={"run_id": live.run_id, "status": reason},
+            extra={"run_id": live.run_id, "run_status": reason},
         )
 
     async def load(self, run_id: str) -> StoredRun:
+        if "\x00" in run_id or len(run_id) > 512:  # no store can hold it; do not ask one
+            raise ProblemError(
+                404, "run-not-found", "no run with such an id in this server's store"
+            )
         stored = await self.store.load_run(run_id)
         if stored is None:
             raise ProblemError(404, "run-not-found", f"no run {run_id} in this server's store")
@@ -316,7 +320,7 @@ class RunManager:
                 409,
                 "not-running",
                 f"run {run_id} is {stored.status}, not running in this server",
-                extra={"status": stored.status},
+                extra={"run_status": stored.status},
             )
         live.stop_reason = "cancelled"
         live.task.cancel()

@@ -140,6 +140,10 @@ async def list_runs(
             f"status must be one of {', '.join(_STATUSES)}",
             [FieldError("status", f"unknown status {status!r}")],
         )
+    if graph is not None and "\x00" in graph:
+        raise ProblemError(
+            422, "invalid-request", "graph holds a NUL character", [FieldError("graph", "NUL")]
+        )
     store = server(request).manager.store
     found = await store.list_runs(status=status, graph=graph, limit=offset + limit + 1)
     page = found[offset : offset + limit]
