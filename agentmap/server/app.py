@@ -258,7 +258,13 @@ def _add_handlers(app: FastAPI, state: ServerState) -> None:
     async def on_error(request: Request, exc: Exception) -> Response:
         ref = f"{time.time():.6f}"
         opt = getattr(logger, "opt", None)
-        message = f"{request.method} {request.url.path} failed (ref {ref}): {exc!r}"
+        # str, not repr, and cut short: the repr of a UnicodeEncodeError holds the whole
+        # text it failed on -- the answer with the run's state in it.
+        what = str(exc)
+        what = what if len(what) <= 300 else what[:300] + "..."
+        message = (
+            f"{request.method} {request.url.path} failed (ref {ref}): {type(exc).__name__}: {what}"
+        )
         if callable(opt):
             opt(exception=exc).error(message)
         else:
@@ -269,6 +275,9 @@ def _add_handlers(app: FastAPI, state: ServerState) -> None:
             status=500,
             slug="internal",
             detail=f"the server failed on this request; its log has the details (ref {ref})",
+            # Starlette re-raises after this answer and uvicorn then drops the connection:
+            # say so, or a keep-alive client sends its next request into a reset.
+            headers={"Connection": "close"},
         )
 
 
