@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import ClientDisconnect
 
 from agentmap.server.app import ServerState, json_response
 from agentmap.server.batches import INPUTS, BatchManager
@@ -130,6 +131,10 @@ async def create_batch(
             total = receiver.finish()
         finally:
             receiver.close()
+    except ClientDisconnect:
+        shutil.rmtree(folder, ignore_errors=True)
+        # Nobody is left to read an answer; a problem keeps a traceback out of the log.
+        raise ProblemError(400, "invalid-request", "the client went away mid-upload") from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
