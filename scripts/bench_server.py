@@ -52,6 +52,7 @@ from bench_server_load import (  # scripts/bench_server_load.py (scripts/ is on 
     CANNED_SERVER,
     HOST,
     Target,
+    cpu_seconds,
     free_port,
     many_clients,
     one_client,
@@ -155,18 +156,25 @@ class InProcess:
 
 @dataclass
 class Figures:
-    """One target's samples over the rounds."""
+    """One target's samples over the rounds (``cpu``: the server's CPU seconds per request)."""
 
     p50s: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
     bad: int = 0
 
-    def add(self, wall: float, latencies: list[float], bad: int = 0) -> None:
+    def add(
+        self, wall: float, latencies: list[float], bad: int = 0, cpu: float | None = None
+    ) -> None:
         self.p50s.append(pct(latencies, 50))
         self.rates.append(len(latencies) / wall)
         self.latencies += latencies
         self.bad += bad
+        if cpu is not None:
+            self.cpu.append(cpu / len(latencies))
+            self.busy.append(cpu / wall)
 
     @property
     def p50(self) -> float:
@@ -180,6 +188,40 @@ class Figures:
     def p99(self) -> float:
         return pct(self.latencies, 99)
 
+    def cpu_note(self) -> str:
+        """The server's CPU per request, and how much of one core it got (< 1: CPU-starved)."""
+        if not self.cpu:
+            return ""
+        return (
+            f"; server CPU {statistics.median(self.cpu) * 1e6:.0f} µs/req, "
+            f"{statistics.median(self.busy):.2f} of a core"
+        )
+
+
+@dataclass(frozen=True)
+class Served:
+    """A target, the pid of the process serving it, and its request counts."""
+
+    target: Target
+    pid: int
+    one: int
+    many: int
+
+    def one_client(self) -> tuple[float, list[float], int, float | None]:
+        before = cpu_seconds(self.pid)
+        wall, latencies = one_client(self.target, self.one, 0)
+        return wall, latencies, 0, _spent(self.pid, before)
+
+    def many_clients(self) -> tuple[float, list[float], int, float | None]:
+        before = cpu_seconds(self.pid)
+        wall, latencies, bad = many_clients(self.target, self.many, CONCURRENCY, 2)
+        return wall, latencies, bad, _spent(self.pid, before)
+
+
+def _spent(pid: int, before: float | None) -> float | None:
+    after = cpu_seconds(pid)
+    return None if before is None or after is None else after - before
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -188,6 +230,10 @@ class Sizes:
     many: int
     old_one: int
     old_many: int
+
+    @property
+    def ours(self) -> tuple[int, int]:
+        return self.one, self.many
 
 
 QUICK = Sizes(rounds=2, one=500, many=2000, old_one=40, old_many=200)
@@ -206,36 +252,33 @@ def bench_server(report: Report, quick: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="agentmap-serve-bench-"))
     workflows = workflows_folder(tmp)
     with ExitStack() as stack:
-        targets: dict[str, tuple[Target, int, int]] = {}
+        targets: dict[str, Served] = {}
         port = free_port()
-        stack.enter_context(
-            process([sys.executable, "-c", CANNED_SERVER, str(port)], port, "/", tmp)
-        )
+        canned_cmd = [sys.executable, "-c", CANNED_SERVER, str(port)]
+        pid = stack.enter_context(process(canned_cmd, port, "/", tmp)).pid
         canned = Target("canned", port, post(port, "/", {}), lambda code, body: code == 200)
-        targets["canned"] = (canned, sizes.one, sizes.many)
+        targets["canned"] = Served(canned, pid, sizes.one, sizes.many)
         port = free_port()
-        stack.enter_context(process(ours_command(port, workflows), port, "/healthz", tmp))
+        pid = stack.enter_context(process(ours_command(port, workflows), port, "/healthz", tmp)).pid
         health = f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
-        targets["healthz"] = (Target("healthz", port, health, lambda c, b: c == 200), sizes.one, 0)
+        healthz = Target("healthz", port, health, lambda code, body: code == 200)
+        targets["healthz"] = Served(healthz, pid, sizes.one, 0)
         run = post(port, "/v1/runs", {"graph": GRAPH, "state": {"x": 1}, "wait": True})
-        targets["ours"] = (Target("ours", port, run, status_completed), sizes.one, sizes.many)
+        targets["ours"] = Served(Target("ours", port, run, status_completed), pid, *sizes.ours)
         if old:
             port = free_port()
             command = [str(OLD_AGENTMAP), "serve", "--host", HOST, "--port", str(port)]
             command += ["--config", "config.yaml"]
-            stack.enter_context(process(command, port, "/health", old_folder(tmp)))
+            pid = stack.enter_context(process(command, port, "/health", old_folder(tmp))).pid
             request = post(port, f"/execute/{GRAPH}/{GRAPH}", {"inputs": {"x": 1}})
-            targets["old"] = (
-                Target("0.9.213", port, request, status_completed),
-                sizes.old_one,
-                sizes.old_many,
-            )
+            old_target = Target("0.9.213", port, request, status_completed)
+            targets["old"] = Served(old_target, pid, sizes.old_one, sizes.old_many)
         inproc = InProcess(workflows)
         stack.callback(inproc.close)
         one = {name: Figures() for name in [*targets, "inproc", "app"]}
         many = {name: Figures() for name in targets}
-        for name, (target, _, _) in targets.items():  # warm up: JIT-less, but caches and pools
-            one_client(target, 0, 200 if name != "old" else 20)
+        for name, served in targets.items():  # warm up: caches, lazy imports, the old bundle
+            one_client(served.target, 0, 200 if name != "old" else 20)
         for _ in range(sizes.rounds):
             t0 = time.perf_counter()
             samples = inproc.runs(sizes.one)
@@ -243,11 +286,11 @@ def bench_server(report: Report, quick: bool) -> None:
             t0 = time.perf_counter()
             samples = inproc.app_runs(max(50, sizes.one // 10))
             one["app"].add(time.perf_counter() - t0, samples)
-            for name, (target, n_one, _) in targets.items():
-                one[name].add(*one_client(target, n_one, 0))
-            for name, (target, _, n_many) in targets.items():
-                if n_many:
-                    many[name].add(*many_clients(target, n_many, CONCURRENCY, 2))
+            for name, served in targets.items():
+                one[name].add(*served.one_client())
+            for name, served in targets.items():
+                if served.many:
+                    many[name].add(*served.many_clients())
     _report(report, one, many)
 
 
@@ -271,7 +314,7 @@ def _report(report: Report, one: dict[str, Figures], many: dict[str, Figures]) -
         "GET /healthz, 1 client",
         f"{one['healthz'].p50:.3f} ms",
         "",
-        "p50: uvicorn + FastAPI, no run",
+        f"p50: uvicorn + FastAPI, no run{one['healthz'].cpu_note()}",
     )
     _report_target(report, "AgentMap serve", one["ours"], many["ours"])
     added = one["ours"].p50 - one["inproc"].p50
@@ -305,14 +348,14 @@ def _report_target(
         f"{who}, 1 client",
         f"{one.rate:,.0f} req/s",
         "",
-        f"{tag}p50 {one.p50:.3f} ms, p99 {one.p99:.3f} ms",
+        f"{tag}p50 {one.p50:.3f} ms, p99 {one.p99:.3f} ms{one.cpu_note()}",
     )
     bad = f"; {many.bad} BAD ANSWERS" if many.bad else ""
     report(
         f"{who}, {CONCURRENCY} clients",
         f"{many.rate:,.0f} req/s",
         "",
-        f"{tag}p50 {many.p50:.2f} ms, p99 {many.p99:.2f} ms{bad}",
+        f"{tag}p50 {many.p50:.2f} ms, p99 {many.p99:.2f} ms{bad}{many.cpu_note()}",
     )
 
 

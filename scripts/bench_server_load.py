@@ -229,6 +229,15 @@ def many_clients(
         return asyncio.run(_many_clients(target, count, clients, warmup))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: int) -> float:
     """The q-th percentile in milliseconds."""
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1e3
