@@ -109,8 +109,10 @@ class GuardMiddleware:
         path: str = scope["path"]
         guarded = path.startswith("/v1/") or path == "/v1" or path == "/metrics"
         name = None
+        presented = _presented_key(scope) if guarded and self.keys else None
+        if b"api_key=" in scope.get("query_string", b""):
+            _redact_query_key(scope)
         if guarded and self.keys:
-            presented = _presented_key(scope)
             name = self.keys.identify(presented) if presented else None
             if name is None:
                 detail = (
@@ -204,6 +206,20 @@ def _presented_key(scope: Scope) -> str | None:
         if values:
             return str(values[0])
     return None
+
+
+def _redact_query_key(scope: Scope) -> None:
+    """Replace a ``?api_key=`` value in the scope, once it has been read.
+
+    uvicorn's access log (``--access-log``) prints the path with the query
+    string it finds in this same scope when the answer starts, so a key sent
+    by a browser's EventSource would land in the log in clear.
+    """
+    from urllib.parse import parse_qsl, urlencode
+
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    kept = [(k, "***" if k == "api_key" else v) for k, v in pairs]
+    scope["query_string"] = urlencode(kept, safe="*").encode("latin-1")
 
 
 def _content_length(scope: Scope) -> int | None:

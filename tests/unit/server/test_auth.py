@@ -144,7 +144,9 @@ class Downstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        self.calls.append({"key": scope["state"]["api_key"], "body": body})
+        self.calls.append(
+            {"key": scope["state"]["api_key"], "body": body, "query": scope["query_string"]}
+        )
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -276,3 +278,18 @@ def test_guard_rate_limits_per_key_with_retry_after() -> None:
     assert body["type"] == "urn:agentmap:problem:rate-limited"
     assert call(guard, "/v1/graphs", {"X-API-Key": "am_ops"})[0] == 200
     assert call(guard, "/healthz")[0] == 200  # health checks are never limited
+
+
+def test_a_key_in_the_query_is_redacted_once_read() -> None:
+    """uvicorn's access log prints the query string of this same scope."""
+    app = Downstream()
+    guard = guard_with(app)
+    query = b"last_event_id=3&api_key=am_ci&x=a%20b"
+    assert call(guard, "/v1/runs/r1/events", query=query)[0] == 200
+    assert app.calls[-1]["key"] == "ci"
+    assert app.calls[-1]["query"] == b"last_event_id=3&api_key=***&x=a+b"
+    # Also where the key is not taken (or keys are off): it never reaches a log.
+    assert call(guard, "/v1/runs/r1", query=b"api_key=am_ci")[0] == 401
+    open_guard = guard_with(app, keys=KeyRing({}))
+    assert call(open_guard, "/healthz", query=b"api_key=am_ci")[0] == 200
+    assert b"am_ci" not in app.calls[-1]["query"]
