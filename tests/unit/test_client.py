@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,3 +288,10 @@ async def test_async_client_mirrors_the_sync_one(tmp_path: Path) -> None:
     assert recorder.requests[2].headers["authorization"] == "Bearer key"
     assert recorder.bodies[3] == path.read_bytes()
     assert recorder.requests[3].headers["content-length"] == str(path.stat().st_size)
+
+
+def test_without_httpx_the_import_error_names_the_extra() -> None:
+    code = "import sys; sys.modules['httpx'] = None; import agentmap.client"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert "ImportError: agentmap.client needs httpx: pip install 'agentmap[client]'" in proc.stderr
