@@ -25,7 +25,7 @@ from agentmap.services.protocols import (
 )
 from agentmap.settings import AgentMapSettings
 from agentmap.workflow import GraphSpec, WorkflowSpec, load_workflow
-from agentmap.workflow.dataflow import ERROR_FIELDS, SUCCESS_FLAG, declared_inputs
+from agentmap.workflow.dataflow import declared_inputs, unset_inputs
 from agentmap.workflow.diagram import routes, to_mermaid
 
 __all__ = ["Catalog", "GraphEntry", "ServerApplication"]
@@ -58,7 +58,8 @@ class GraphEntry:
 
     spec: GraphSpec
     file: Path
-    #: Fields a run may supply (read by a node, written by none) and those it must.
+    #: Fields a node may read before any node wrote them (``unset_inputs``), and
+    #: those a run must supply (the CSV's ``# inputs:`` declaration, else ``_required``).
     inputs: tuple[str, ...]
     required: tuple[str, ...]
     runner: GraphRunner
@@ -146,10 +147,10 @@ class Catalog(Mapping[str, GraphEntry]):
                     )
                 )
             _, spec = application.load(file, name)
-            inputs = _run_inputs(spec)
+            inputs = unset_inputs(spec)
             declared = declared_inputs(workflow, name)
             self._graphs[name] = GraphEntry(
-                spec, file, inputs, declared or inputs, application.runner(spec)
+                spec, file, inputs, declared or _required(spec, inputs), application.runner(spec)
             )
 
     def __getitem__(self, name: str) -> GraphEntry:
@@ -162,9 +163,10 @@ class Catalog(Mapping[str, GraphEntry]):
         return len(self._graphs)
 
 
-def _run_inputs(graph: GraphSpec) -> tuple[str, ...]:
-    """Fields some node reads and no node writes: only the run's state can supply them."""
+def _required(graph: GraphSpec, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields a run must supply when the CSV declares none: those the entry node
+    reads, and those no node writes. A field only *some* path leaves unset is a
+    warning of ``agentmap validate``, not a reason to refuse a run."""
+    entry = graph.node(graph.entry).input_names
     written = {o for n in graph.nodes.values() for o in n.output_names}
-    written.update((*ERROR_FIELDS, SUCCESS_FLAG))
-    read = (f for n in graph.nodes.values() for f in n.input_names)
-    return tuple(dict.fromkeys(f for f in read if f not in written))
+    return tuple(f for f in inputs if f in entry or f not in written)

@@ -48,7 +48,13 @@ from agentmap.workflow.parsing import is_func_target
 from agentmap.workflow.spec import GraphSpec, NodeSpec, WorkflowSpec
 from agentmap.workflow.subgraphs import is_subgraph_node
 
-__all__ = ["ERROR_FIELDS", "SUCCESS_FLAG", "check_data_flow", "declared_inputs"]
+__all__ = [
+    "ERROR_FIELDS",
+    "SUCCESS_FLAG",
+    "check_data_flow",
+    "declared_inputs",
+    "unset_inputs",
+]
 
 #: State keys the runner writes when a node fails.
 ERROR_FIELDS = (ERROR_KEY, ERRORS_KEY)
@@ -69,6 +75,23 @@ def check_data_flow(graph: GraphSpec, inputs: Collection[str]) -> list[Diagnosti
     have severity ``"warning"``; ``agentmap validate --strict`` makes them errors.
     """
     return _Flow(graph, inputs).diagnostics()
+
+
+def unset_inputs(graph: GraphSpec) -> tuple[str, ...]:
+    """Fields a node may read before any node wrote them, when the run supplies nothing.
+
+    These are what a run's initial state should hold (``agentmap serve`` asks
+    for them); the same analysis as ``check_data_flow``, as field names.
+    """
+    flow = _Flow(graph, ())
+    available = flow.available()
+    found: list[str] = []
+    for node in flow.order:
+        unset = flow.needed[node] & ~available[node]
+        if unset and node not in flow.unchecked:
+            spec = flow.nodes[node]
+            found += [n for n in spec.input_names if unset >> flow.bits[n] & 1]
+    return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True, slots=True)

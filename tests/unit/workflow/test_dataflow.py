@@ -11,7 +11,7 @@ import pytest
 
 from agentmap.errors import Diagnostic
 from agentmap.workflow import load_workflow, select_graph
-from agentmap.workflow.dataflow import check_data_flow, declared_inputs
+from agentmap.workflow.dataflow import check_data_flow, declared_inputs, unset_inputs
 from agentmap.workflow.parsing import parse_inputs_directive
 from agentmap.workflow.reader import read_table
 from tests.unit.workflow.samples import PARALLEL
@@ -325,3 +325,16 @@ def test_the_reader_sets_comment_rows_aside_with_their_lines(write_csv: Writer) 
         (5, ["# indented", "x"]),
     ]
     assert [r.cells for r in table.rows] == [["A"]]
+
+
+def test_unset_inputs_lists_each_field_some_node_may_read_before_it_is_written(
+    write_csv: Writer,
+) -> None:
+    # A reads x (nothing before it); C reads z (nobody writes it) and a (A wrote it);
+    # D is reached after A fails, where a was not written.
+    text = rows("A,echo,,B,D,x,a", "B,echo,,C,,a,b", "C,echo,,,,b|z|a,c", "D,echo,,,,a|error,d")
+    graph = select_graph(load_workflow(write_csv(text)), None)
+    found = unset_inputs(graph)
+    assert sorted(found) == ["a", "x", "z"]
+    assert len(found) == 3  # each field once, though C and D both may read a unset
+    assert [d.node for d in check_data_flow(graph, ())] == ["A", "C", "D"]
