@@ -21,7 +21,7 @@ from agentmap._settings_sources import PREFIX, lookup
 MASK = "**********"
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)([^@\s/]+)(@)")
 # Keys in free-form mappings (``agents:``) whose string values are secrets.
-_SECRET_SUFFIXES = ("api_key", "apikey", "secret", "password", "passwd", "token", "dsn")
+_SECRET_SUFFIXES = ("api_key", "api_keys", "apikey", "secret", "password", "passwd", "token", "dsn")
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ class ServerSettings(_Section):
     workflows: Path = Path("workflows")
     #: API keys by name, stored hashed: ``{"ci": "sha256:<hex>"}`` (``agentmap keys new NAME``
     #: prints a key and its line). The name, never the key, appears in logs.
-    api_keys: dict[str, Annotated[str, Field(pattern=_KEY_HASH)]] = Field(default_factory=dict)
+    api_keys: dict[str, str] = Field(default_factory=dict)
     #: Largest request body of the run endpoints, and of a batch upload, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_batch_bytes: int = Field(default=64 * 1_048_576, ge=1)
@@ -265,6 +265,18 @@ class ServerSettings(_Section):
     shutdown_grace: float = Field(default=30.0, ge=0)
     #: Where batch inputs and results are kept.
     batch_dir: Path = Path(".agentmap/batches")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hashes_only(cls, keys: dict[str, str]) -> dict[str, str]:
+        for name, value in keys.items():
+            if not re.fullmatch(_KEY_HASH, value):
+                raise ValueError(
+                    f"the value for key {name!r} is not a 'sha256:<64 hex digits>' hash; "
+                    "the settings hold a key's hash, never the key itself: "
+                    "`agentmap keys new NAME` prints both"
+                )
+        return keys
 
 
 #: Config directory chosen by ``load_settings`` for the settings being built.

@@ -57,7 +57,7 @@ def serve(
     # Every answer is JSON, so the memory store refuses what JSON cannot hold
     # (NaN, sets...) as sqlite and postgres do: the node fails, not the response.
     os.environ.setdefault("AGENTMAP_STATE__CHECK_JSON", "true")
-    application = open_application(env)
+    application = guard(lambda: open_application(env))
     server = application.settings.server
     host = host or server.host
     port = server.port if port is None else port
@@ -69,6 +69,7 @@ def serve(
             "run workflows. Create one with `agentmap keys new NAME` and set server.api_keys, "
             "or bind 127.0.0.1"
         )
+    _check_port(host, port)
     app = _build(application, folder)
     guard(lambda: _check_store(application))
     try:
@@ -135,6 +136,21 @@ def _build(application: Application, folder: Path) -> FastAPI:
         return guard(lambda: create_app(application, workflows=folder))
     except ImportError as exc:
         fail(str(exc))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line when the address is taken, before anything is loaded or opened."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)")
 
 
 def _check_store(application: Application) -> None:

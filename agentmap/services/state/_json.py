@@ -40,9 +40,12 @@ def encode_delta(node: str | None, delta: Mapping[str, Any], *, what: str = "") 
     if type(delta) is not dict:
         delta = dict(delta)  # a read-only view (the run's initial state) is not JSON to json
     try:
-        return _dumps(delta)
+        text = _dumps(delta)
     except (TypeError, ValueError, RecursionError):
         pass
+    else:
+        if text.isascii() or _utf8(text):
+            return text
     for key, value in delta.items():
         if not isinstance(key, str):
             raise StateValueError(
@@ -70,19 +73,35 @@ def _where(node: str | None, what: str) -> str:
     return f"node {node!r}"
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (a lone surrogate cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _problem(value: Any) -> str | None:
     """Why ``value`` is not JSON, or None if it is."""
     try:
-        _dumps(value)
+        text = _dumps(value)
     except RecursionError:
         return "it refers to itself (a cycle) or is nested too deeply"
     except ValueError as exc:
-        text = str(exc)
-        if "Circular" in text:
+        message = str(exc)
+        if "Circular" in message:
             return "it refers to itself (a cycle)"
+        if "integer string conversion" in message:
+            return "it holds an integer too long to write as text (over 4300 digits)"
         return "it holds NaN or infinity, which JSON has no number for"
     except TypeError as exc:
         return _type_problem(value) or str(exc)
+    if not text.isascii() and not _utf8(text):
+        return (
+            "it holds text that is not valid Unicode (a lone surrogate, as bytes decoded "
+            "with errors='surrogateescape' give)"
+        )
     return None
 
 

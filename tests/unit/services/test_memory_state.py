@@ -145,6 +145,24 @@ def test_check_json_adds_encode_delta_which_refuses_a_set() -> None:
     assert "builtins.set" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("bad \udc80 bytes", "not valid Unicode"),
+        (10**5000, "integer too long"),
+        (float("inf"), "NaN or infinity"),
+    ],
+    ids=["surrogate", "huge-int", "infinity"],
+)
+def test_check_json_refuses_what_json_text_cannot_carry(value: Any, why: str) -> None:
+    """Python's encoder writes these, but no UTF-8 answer or JSON reader takes them back."""
+    adapter = MemoryStateAdapter(check_json=True)
+    with pytest.raises(StateValueError, match=why) as caught:
+        adapter.encode_delta("Decode", {"ok": "é", "text": value})
+    assert (caught.value.node, caught.value.field) == ("Decode", "text")
+    assert adapter.encode_delta("Decode", {"ok": "é ✓"}) == '{"ok":"é ✓"}'
+
+
 def test_check_json_refuses_an_initial_state_that_is_not_json() -> None:
     adapter = MemoryStateAdapter(check_json=True)
 
