@@ -7,12 +7,18 @@ secret (the API key, a state value the client sent). None may be a 500.
 
 One server (``--env test``, memory store, one API key, an 8 KiB body limit)
 serves every test of the module; each test uses its own run ids.
+
+There is no test of the ``internal`` (500) problem: no real way to make the
+server fail is left. The ones found -- answers the server could not encode --
+now fail their node (test_an_output_that_cannot_be_stored_fails_its_node); an
+agent's SystemExit escapes the handler altogether (an xfail below). Commit
+c02355f checked the 500's shape (a ref, no traceback, Connection: close, no
+state in the log line) with the last trigger before it was fixed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +58,8 @@ Boom,Explode,custom:Boom,,out,,,,,Raises from the agent
 Deep,Dig,custom:Deep,,out,,,,,Writes a value nested 5000 deep
 Nan,Average,custom:Nan,,out,,,,,Writes NaN
 Bytes,Decode,custom:Surrogate,,out,,,,,Writes text decoded with surrogateescape
+Exit,Quit,custom:Exit,,out,,,,,Calls sys.exit on the event loop
+ThreadExit,Quit,custom:ThreadExit,,out,,,,,Calls sys.exit in a worker thread
 """
 )
 AGENTS = (
@@ -91,6 +99,18 @@ class NanAgent(BaseAgent):
 
     def process(self, inputs: dict[str, Any]) -> Any:
         return float("nan")
+
+
+class ExitAgent(BaseAgent):
+    run_inline = True
+
+    def process(self, inputs: dict[str, Any]) -> Any:
+        raise SystemExit(3)
+
+
+class ThreadExitAgent(BaseAgent):
+    def process(self, inputs: dict[str, Any]) -> Any:
+        raise SystemExit(3)
 
 
 class SurrogateAgent(BaseAgent):
@@ -560,44 +580,43 @@ def test_an_agent_that_raises_fails_its_run_not_the_request(
     assert api.get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize(("graph", "node"), [("Deep", "Dig"), ("Nan", "Average")])
+@pytest.mark.parametrize(
+    ("graph", "node"), [("Deep", "Dig"), ("Nan", "Average"), ("Bytes", "Decode")]
+)
 def test_an_output_that_cannot_be_stored_fails_its_node(
-    api: httpx.Client, graph: str, node: str
+    api: httpx.Client, server: ServerProcess, graph: str, node: str
 ) -> None:
-    """serve checks JSON on every store (memory too), so the answer stays JSON."""
+    """serve checks JSON on every store (memory too), so the answer stays JSON.
+
+    These were the real server-side failures: a list nested 5000 deep broke the
+    encoder of the answer (500), NaN made the answer invalid JSON, and text
+    with a lone surrogate (bytes decoded with ``surrogateescape``) could not be
+    sent as UTF-8 (500, with the state in the log line). Each now fails its node.
+    """
     response = api.post("/v1/runs", json={"graph": graph})
     assert response.status_code == 200, response.text
     result = response.json()  # strict JSON: NaN would not parse in a browser
     json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
+    response.content.decode("utf-8", "strict")
     assert result["status"] == "failed"
     assert result["failed_node"] == node
     assert "cannot be stored as JSON" in result["error"]
+    stored = api.get(f"/v1/runs/{result['run_id']}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["status"] == "failed"
+    assert SECRET not in server.output()
 
 
-def test_a_server_failure_is_an_internal_problem_with_a_ref_and_no_traceback(
-    api: httpx.Client, server: ServerProcess
-) -> None:
-    """The one real server-side failure left: an answer the server cannot encode.
-
-    A node writes text holding a lone surrogate (bytes decoded with
-    ``surrogateescape``). The store's JSON check passes it (``ensure_ascii=False``
-    keeps it as text), the run completes, and the UTF-8 encoding of the answer
-    fails. The client gets an ``internal`` problem with a ref and nothing else;
-    the log has the ref and the error, but not the state (the error's repr
-    holds the whole answer, state included). If the store learns to refuse such
-    text, this test needs another trigger -- or none is left.
-    """
-    response = api.post("/v1/runs", json={"graph": "Bytes", "run_id": "bytes-1"})
-    body = assert_problem(response, 500, "internal", mentions=("log",))
-    ref = re.search(r"ref ([0-9.]+)", body["detail"])
-    assert ref is not None, body
-    assert "UnicodeEncodeError" not in response.text
-    assert set(body) == {"type", "title", "status", "detail", "instance"}
-    # uvicorn drops the connection after an unhandled error: the answer says so, and the
-    # client's next request goes on a new connection instead of into a reset.
-    assert response.headers["connection"] == "close"
-    log = server.output()
-    line = next(line for line in log.splitlines() if f"ref {ref.group(1)}" in line)
-    assert "UnicodeEncodeError" in line
-    assert SECRET not in log
+@pytest.mark.xfail(
+    strict=True,
+    reason="an agent's SystemExit/KeyboardInterrupt escapes the run manager: a text/plain 500 "
+    "from uvicorn and a run left 'running' (asked of the lead, requests.md item 10)",
+)
+@pytest.mark.parametrize("graph", ["Exit", "ThreadExit"])
+def test_an_agent_that_exits_fails_its_run(api: httpx.Client, graph: str) -> None:
+    """``sys.exit()`` in an agent (inline or in a worker thread) ends the run, not the request."""
+    response = api.post("/v1/runs", json={"graph": graph, "run_id": f"exit-{graph}"})
+    assert response.headers["content-type"].startswith(("application/json", PROBLEM_JSON))
+    assert_clean(response.text)
+    assert api.get(f"/v1/runs/exit-{graph}").json()["status"] == "failed"
     assert api.get("/healthz").status_code == 200
