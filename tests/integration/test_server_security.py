@@ -439,3 +439,24 @@ def test_public_address_with_a_key_starts(root: Path, alpha: NewKey) -> None:
     finally:
         code = public.stop()
     assert code == 0, public.output()
+
+
+# ---------------------------------------------------------------- the viewer's files
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2fauth.py",
+        "/static/%2e%2e/auth.py",
+        "/static/",
+    ],
+)
+def test_static_files_stay_in_their_folder(server: ServerProcess, path: str) -> None:
+    response = httpx.get(server.url + path, timeout=10)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "root:" not in response.text
+    assert "hash_key" not in response.text
+    assert httpx.get(server.url + "/static/app.js", timeout=10).status_code == 200
