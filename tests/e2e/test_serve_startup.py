@@ -12,6 +12,7 @@ the timeout and the test fails).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -25,10 +26,10 @@ GOOD = HEADER + "Hello,Say,echo,name,greeting,Hello {name},,,,Greets\n"
 
 
 def serve(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
+    cwd: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> subprocess.CompletedProcess[str]:
     environ = {"AGENTMAP_ENV": "test", **(env or {})}
-    return run_cli("serve", "--port", str(free_port()), *args, cwd=cwd, env=environ)
+    return run_cli("serve", "--port", str(port or free_port()), *args, cwd=cwd, env=environ)
 
 
 def assert_refused(done: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
@@ -171,13 +172,6 @@ def test_checkpoints_off(tmp_path: Path) -> None:
     )
 
 
-SERVE_UNGUARDED = (
-    "cli/serve.py opens the application outside guard(): a traceback, exit 1 "
-    "(asked of the lead in /work/notes/requests.md, item 6)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SERVE_UNGUARDED)
 @pytest.mark.parametrize(
     ("name", "value", "field"),
     [
@@ -192,10 +186,6 @@ def test_invalid_settings_are_one_error(tmp_path: Path, name: str, value: str, f
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SERVE_UNGUARDED + "; and the settings error echoes the value (item 9)",
-)
 def test_a_key_pasted_in_place_of_its_hash_is_refused_without_echoing_it(tmp_path: Path) -> None:
     """A likely mistake, and the value is a live key: the message must not print it."""
     workflows = folder(tmp_path, **{"hello.csv": GOOD})
@@ -205,3 +195,18 @@ def test_a_key_pasted_in_place_of_its_hash_is_refused_without_echoing_it(tmp_pat
         serve(tmp_path, "--workflows", str(workflows), env=env), 2, "server.api_keys", "sha256"
     )
     assert key not in message
+
+
+def test_a_port_in_use(tmp_path: Path) -> None:
+    workflows = folder(tmp_path, **{"hello.csv": GOOD})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = assert_refused(
+            serve(tmp_path, "--workflows", str(workflows), port=port),
+            2,
+            f"127.0.0.1:{port}",
+            "--port",
+        )
+    assert len(message.strip().splitlines()) == 1
