@@ -58,6 +58,7 @@ Boom,Explode,custom:Boom,,out,,,,,Raises from the agent
 Deep,Dig,custom:Deep,,out,,,,,Writes a value nested 5000 deep
 Nan,Average,custom:Nan,,out,,,,,Writes NaN
 Bytes,Decode,custom:Surrogate,,out,,,,,Writes text decoded with surrogateescape
+Huge,Count,custom:HugeInt,,out,,,,,Writes an integer of 5001 digits
 Exit,Quit,custom:Exit,,out,,,,,Calls sys.exit on the event loop
 ThreadExit,Quit,custom:ThreadExit,,out,,,,,Calls sys.exit in a worker thread
 """
@@ -99,6 +100,13 @@ class NanAgent(BaseAgent):
 
     def process(self, inputs: dict[str, Any]) -> Any:
         return float("nan")
+
+
+class HugeIntAgent(BaseAgent):
+    run_inline = True
+
+    def process(self, inputs: dict[str, Any]) -> Any:
+        return 10**5000
 
 
 class ExitAgent(BaseAgent):
@@ -581,7 +589,8 @@ def test_an_agent_that_raises_fails_its_run_not_the_request(
 
 
 @pytest.mark.parametrize(
-    ("graph", "node"), [("Deep", "Dig"), ("Nan", "Average"), ("Bytes", "Decode")]
+    ("graph", "node"),
+    [("Deep", "Dig"), ("Nan", "Average"), ("Bytes", "Decode"), ("Huge", "Count")],
 )
 def test_an_output_that_cannot_be_stored_fails_its_node(
     api: httpx.Client, server: ServerProcess, graph: str, node: str
@@ -601,6 +610,8 @@ def test_an_output_that_cannot_be_stored_fails_its_node(
     assert result["status"] == "failed"
     assert result["failed_node"] == node
     assert "cannot be stored as JSON" in result["error"]
+    if graph != "Nan":  # each cause is named for what it is
+        assert "NaN" not in result["error"]
     stored = api.get(f"/v1/runs/{result['run_id']}")
     assert stored.status_code == 200, stored.text
     assert stored.json()["status"] == "failed"
