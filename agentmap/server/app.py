@@ -214,7 +214,12 @@ def _add_handlers(app: FastAPI, state: ServerState) -> None:
         unreadable = unreadable_body(exc.__cause__) if exc.status_code == 400 else None
         if unreadable is not None:
             return counted(request, unreadable)
-        slug = {404: "not-found", 405: "method-not-allowed", 415: "unsupported-media-type"}
+        slug = {
+            400: "bad-request",
+            404: "not-found",
+            405: "method-not-allowed",
+            415: "unsupported-media-type",
+        }
         headers = dict(exc.headers or {})
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.status_code)
         if exc.status_code == 404:

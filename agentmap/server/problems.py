@@ -26,6 +26,7 @@ _TITLES = {
     "batch-not-found": "Batch not found",
     "invalid-request": "Invalid request",
     "malformed-json": "Malformed JSON",
+    "bad-request": "Bad request",
     "missing-inputs": "Missing inputs",
     "body-too-large": "Request body too large",
     "unauthorized": "Unauthorized",
