@@ -19,7 +19,8 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,8 @@ class RunManager:
         self.logger = logger
         self.max_concurrent_runs = max_concurrent_runs
         self.live: dict[str, LiveRun] = {}
+        #: Ids a request is starting or resuming, between its first check and ``_launch``.
+        self._claimed: set[str] = set()
         self.accepting = True
         self._per_key: Counter[str] = Counter()
         self._on_active = on_active
@@ -111,10 +114,13 @@ class RunManager:
                 [FieldError(f"state.{name}", "required by the graph") for name in missing],
             )
         self._admit(key)
-        if run_id is not None:
+        if run_id is None:
+            new = os.urandom(16).hex()
+            return self._launch(new, entry, entry.runner.arun(state, run_id=new), key)
+        with self._claim(run_id, lambda: _exists(run_id)):
             await self._check_new_id(run_id)
-        run_id = run_id or os.urandom(16).hex()
-        return self._launch(run_id, entry, entry.runner.arun(state, run_id=run_id), key)
+            self._admit(key)  # again: shutdown may have begun while the store was read
+            return self._launch(run_id, entry, entry.runner.arun(state, run_id=run_id), key)
 
     async def resume(
         self,
@@ -124,10 +130,17 @@ class RunManager:
         force: bool = False,
         key: str | None = None,
     ) -> LiveRun:
-        if run_id in self.live:
-            raise ProblemError(
+        def busy() -> ProblemError:
+            return ProblemError(
                 409, "not-resumable", f"run {run_id} is running in this server; wait for it"
             )
+
+        with self._claim(run_id, busy):
+            return await self._resume(run_id, values, force, key)
+
+    async def _resume(
+        self, run_id: str, values: Mapping[str, Any] | None, force: bool, key: str | None
+    ) -> LiveRun:
         stored = await self.load(run_id)
         entry = self.catalog.get(stored.graph)
         if entry is None:
@@ -210,13 +223,24 @@ class RunManager:
                 "run_id may hold letters, digits and _ . : - (1 to 128 of them)",
                 [FieldError("run_id", "invalid run id")],
             )
-        if run_id in self.live or await self.store.load_run(run_id) is not None:
-            raise ProblemError(
-                409,
-                "run-exists",
-                f"a run {run_id} exists already; GET /v1/runs/{run_id} shows it",
-                extra={"run_id": run_id},
-            )
+        if await self.store.load_run(run_id) is not None:
+            raise _exists(run_id)
+
+    @contextmanager
+    def _claim(self, run_id: str, busy: Callable[[], ProblemError]) -> Iterator[None]:
+        """Hold ``run_id`` from a request's first check until ``_launch`` makes it live.
+
+        The checks read the store; without the claim, a second request for the
+        same id (a client's retry, a replayed request) arriving meanwhile passes
+        them too and the workflow runs twice. It gets ``busy()`` (a 409) instead.
+        """
+        if run_id in self.live or run_id in self._claimed:
+            raise busy()
+        self._claimed.add(run_id)
+        try:
+            yield
+        finally:
+            self._claimed.discard(run_id)
 
     def _launch(self, run_id: str, entry: GraphEntry, work: Any, key: str | None) -> LiveRun:
         who = key or ANONYMOUS
@@ -354,6 +378,15 @@ class RunManager:
         await self._idle.wait()
         if self._stopper is not None:
             self._stopper.cancel()
+
+
+def _exists(run_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "run-exists",
+        f"a run {run_id} exists already; GET /v1/runs/{run_id} shows it",
+        extra={"run_id": run_id},
+    )
 
 
 def _finished(live: LiveRun, now: float, status: str, error: str) -> dict[str, Any]:
