@@ -42,7 +42,10 @@ REQUEST_TIMEOUT = 60.0
 PHASE_TIMEOUT = 100.0
 
 AGENTS = '''
-"""A node that takes a few milliseconds (an await, so runs overlap on the loop)."""
+"""A node that takes a few milliseconds (an await, so runs overlap on the loop).
+
+A run whose topic holds "slow" takes 0.3 s a node, long enough to cancel it.
+"""
 
 import asyncio
 import random
@@ -53,7 +56,8 @@ from agentmap.agents.base_agent import BaseAgent
 
 class TickAgent(BaseAgent):
     async def process(self, inputs: dict[str, Any]) -> Any:
-        await asyncio.sleep(random.uniform(0.005, 0.02))
+        slow = any("slow" in str(v) for v in inputs.values())
+        await asyncio.sleep(0.3 if slow else random.uniform(0.005, 0.02))
         return f"{self.name}(" + ",".join(str(v) for v in inputs.values()) + ")"
 '''
 
@@ -214,12 +218,21 @@ def assert_all_completed(site: Site, run_ids: list[str]) -> None:
     assert not wrong_steps, f"runs whose nodes were not stored once each: {wrong_steps}"
 
 
+def metric(server: ServerProcess, pattern: str) -> float:
+    """The value of the /metrics sample whose line matches ``pattern`` (0 when absent)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(rf"^{pattern} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def runs_active(server: ServerProcess) -> float:
     """``agentmap_runs_active`` of the server: runs its manager still holds as live."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    found = re.search(r"^agentmap_runs_active (\S+)$", text, re.MULTILINE)
-    assert found, text
-    return float(found.group(1))
+    return metric(server, "agentmap_runs_active")
+
+
+def runs_completed(server: ServerProcess) -> float:
+    """How many runs of ``Five`` this server process ran to completion."""
+    return metric(server, r'agentmap_runs_total\{graph="Five",status="completed"\}')
 
 
 # ---------------------------------------------------------------------- tests
@@ -309,3 +322,56 @@ def test_sigkill_midway_then_restart_resume_and_resubmit_completes_each_run_once
         f"{dict(before.transport_errors)} connection errors; after: {len(resume)} resumed "
         f"({Counter(status[r] for r in resume)}), {len(again)} submitted again"
     )
+
+
+def test_concurrent_requests_for_one_run_id_start_it_once_and_resume_it_once(
+    site: Site,
+) -> None:
+    """A client retrying, or a proxy replaying, sends one run_id many times at once.
+
+    The first request starts (or resumes) the run; every other gets 409, and
+    the workflow runs once: the server's count of completed runs says so (the
+    store cannot, as a second execution overwrites the first one's rows).
+    """
+    clients = 20
+
+    async def burst(job: Job) -> list[httpx.Response]:
+        async def one() -> httpx.Response:
+            async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT) as http:
+                return await http.post(job[1], json=job[2])
+
+        return await asyncio.wait_for(
+            asyncio.gather(*(one() for _ in range(clients))), PHASE_TIMEOUT
+        )
+
+    def problems(answers: list[httpx.Response]) -> Counter[tuple[int, str]]:
+        return Counter(
+            (a.status_code, a.json().get("type", a.json().get("status"))) for a in answers
+        )
+
+    server = site.start()
+    try:
+        started = asyncio.run(burst(new_run("twice")))
+        assert problems(started) == Counter(
+            {(200, "completed"): 1, (409, "urn:agentmap:problem:run-exists"): clients - 1}
+        ), [a.text for a in started]
+        assert runs_completed(server) == 1, "the workflow ran more than once"
+
+        slow = "slow-twice"
+        answer = httpx.post(
+            f"{server.url}/v1/runs",
+            json={"graph": "Five", "state": {"topic": slow}, "run_id": slow, "wait": False},
+            timeout=REQUEST_TIMEOUT,
+        )
+        assert answer.status_code == 202, answer.text
+        cancel = httpx.post(f"{server.url}/v1/runs/{slow}/cancel", timeout=REQUEST_TIMEOUT)
+        assert cancel.status_code == 202, cancel.text
+        resumed = asyncio.run(burst((slow, f"/v1/runs/{slow}/resume", {})))
+        assert problems(resumed) == Counter(
+            {(200, "completed"): 1, (409, "urn:agentmap:problem:not-resumable"): clients - 1}
+        ), [a.text for a in resumed]
+        assert runs_completed(server) == 2, "the resumed run ran more than once"
+        assert runs_active(server) == 0
+    finally:
+        server.stop()
+    assert site.records() == {"twice": ["completed"], slow: ["completed"]}
