@@ -97,9 +97,10 @@ class AgentRegistry:
         key = normalise_type(name)
         existing = self._find(key)
         if existing is not None and existing is not agent_class and not replace:
-            first = f"{existing.__module__}.{existing.__qualname__}"
-            second = f"{agent_class.__module__}.{agent_class.__qualname__}"
-            raise AgentError(f"agent type {name!r} is defined twice: by {first} and by {second}")
+            raise AgentError(
+                f"agent type {name!r} is defined twice: by {_origin(existing)} and by "
+                f"{_origin(agent_class)}; remove or rename one"
+            )
         self._by_key[key] = agent_class
         self._names.setdefault(key, name)
 
@@ -178,3 +179,11 @@ def _agent_classes(file: Path) -> list[type[BaseAgent]]:
         and obj.__module__ == module_name
         and not inspect.isabstract(obj)
     ]
+
+
+def _origin(agent_class: type) -> str:
+    """``Class (path/to/file.py)``: two custom_agents folders may hold same-named modules."""
+    module = sys.modules.get(agent_class.__module__)
+    file = getattr(module, "__file__", None)
+    name = f"{agent_class.__module__}.{agent_class.__qualname__}"
+    return f"{name} ({file})" if file else name

@@ -241,11 +241,7 @@ def test_a_users_pytest_file_with_the_shipped_fixtures(installed: Installed) -> 
 
 def test_agentmap_serve_from_the_wheel(installed: Installed) -> None:
     """The server, its viewer page and Mermaid come from site-packages, not the checkout."""
-    folder = installed.work / "served"
-    folder.mkdir(exist_ok=True)
-    shutil.copy2(installed.work / "quickstart.csv", folder)
-    if not (folder / "custom_agents").exists():
-        shutil.copytree(installed.work / "custom_agents", folder / "custom_agents")
+    folder = installed.work  # its CSVs: quickstart (custom agents beside it), approval, ask
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAP_")}
     env.pop("PYTHONPATH", None)
