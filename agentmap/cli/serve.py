@@ -87,6 +87,7 @@ def serve(
     }
     if workers == 1:
         _graceful_server(uvicorn)(uvicorn.Config(app, **options)).run()
+        _exit_past_busy_threads(app)
         return
     # Each worker process builds its own application from the same settings.
     os.environ["AGENTMAP_SERVER__WORKFLOWS"] = str(Path(folder).resolve())
@@ -118,6 +119,23 @@ def _graceful_server(uvicorn: Any) -> Any:
                         captured[:] = [s for s in captured if s != signal.SIGTERM]
 
     return GracefulServer
+
+
+def _exit_past_busy_threads(app: FastAPI) -> None:
+    """Exit now if shutdown interrupted runs: their sync agents may still hold threads.
+
+    A cancelled run cannot stop an agent's plain ``def process`` in its worker
+    thread, and the interpreter waits for every such thread at exit, so the
+    process would linger until the agent's call returns (a slow HTTP call, a
+    sleep) although its run is already stored ``interrupted``. The store and
+    the tracker were closed by the lifespan; only output buffers are left.
+    """
+    import sys
+
+    if app.state.server.manager.interrupted:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def worker_app() -> FastAPI:

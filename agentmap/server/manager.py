@@ -19,7 +19,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +71,11 @@ class RunManager:
         self.live: dict[str, LiveRun] = {}
         #: Ids a request is starting or resuming, between its first check and ``_launch``.
         self._claimed: set[str] = set()
+        self._bookkeeping: set[asyncio.Future[None]] = set()
         self.accepting = True
+        #: Runs cancelled at the end of a shutdown's grace period; a sync agent of
+        #: one may still hold a worker thread (see cli/serve.py).
+        self.interrupted = 0
         self._per_key: Counter[str] = Counter()
         self._on_active = on_active
         self._stopper: asyncio.TimerHandle | None = None
@@ -245,23 +249,33 @@ class RunManager:
     def _launch(self, run_id: str, entry: GraphEntry, work: Any, key: str | None) -> LiveRun:
         who = key or ANONYMOUS
         self.hub.open(run_id)
-        task: asyncio.Task[RunResult] = asyncio.ensure_future(work)
+        task: asyncio.Task[RunResult] = asyncio.ensure_future(_contained(work))
         live = LiveRun(run_id, entry.name, who, task)
         self.live[run_id] = live
         self._per_key[who] += 1
         self._idle.clear()
         if self._on_active is not None:
             self._on_active(1)
-        task.add_done_callback(lambda _: asyncio.ensure_future(self._ended(live)))
+        task.add_done_callback(lambda _: self._keep(asyncio.ensure_future(self._ended(live))))
         self.logger.info(f"run {run_id} of graph {entry.name!r} started (key {who})")
         return live
+
+    def _keep(self, task: asyncio.Future[None]) -> None:
+        """Hold a reference until the task is done (the loop keeps only weak ones)."""
+        self._bookkeeping.add(task)
+        task.add_done_callback(self._bookkeeping.discard)
 
     async def _ended(self, live: LiveRun) -> None:
         """Record how a run's task ended: publish its last events, release its slot."""
         task, run_id = live.task, live.run_id
         now = time.time()
         final: list[dict[str, Any]] = []
-        if task.cancelled():
+        if task.cancelled() and live.stop_reason is None:
+            # Nobody here cancelled it: an agent raised CancelledError itself.
+            detail = "an agent raised CancelledError (the run was not cancelled by request)"
+            await self._mark(run_id, "failed", detail)
+            final = [_finished(live, now, "failed", detail)]
+        elif task.cancelled():
             status = live.stop_reason or "cancelled"
             detail = (
                 "cancelled by request"
@@ -277,6 +291,7 @@ class RunManager:
             self.logger.error(
                 f"run {run_id} of graph {live.graph!r} failed in the server: {failure!r}"
             )
+            await self._mark(run_id, "failed", str(failure))
             final = [_finished(live, now, "failed", str(failure))]
         else:
             result = task.result()
@@ -292,6 +307,15 @@ class RunManager:
         live.ended.set()
         if not self.live:
             self._idle.set()
+
+    async def _mark(self, run_id: str, status: str, error: str) -> None:
+        """Store how a run ended that the runner could not record itself."""
+        try:
+            stored = await self.store.load_run(run_id)
+            if stored is not None and stored.status == "running":
+                await self.store.finish_run(run_id, status, error)
+        except Exception as exc:
+            self.logger.error(f"run {run_id}: could not mark it {status}: {type(exc).__name__}")
 
     # ------------------------------------------------------------------ waiting, reading
 
@@ -366,6 +390,7 @@ class RunManager:
             if not live.task.done():
                 live.stop_reason = "interrupted"
                 live.task.cancel()
+                self.interrupted += 1
         if self.live:
             self.logger.warning(
                 f"interrupted {len(self.live)} run(s) at the end of the grace period; "
@@ -399,3 +424,17 @@ def _finished(live: LiveRun, now: float, status: str, error: str) -> dict[str, A
         "error": error,
         "duration": 0.0,
     }
+
+
+async def _contained(work: Awaitable[RunResult]) -> RunResult:
+    """Run ``work``; an agent's ``sys.exit()`` or KeyboardInterrupt fails its run only.
+
+    asyncio re-raises those two out of the event loop, which would take the
+    whole server down (or leave uvicorn answering a bare 500) for one run.
+    """
+    try:
+        return await work
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise RuntimeError(
+            f"an agent raised {type(exc).__name__}; the server ended this run instead of exiting"
+        ) from exc

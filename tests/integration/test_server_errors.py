@@ -8,12 +8,12 @@ secret (the API key, a state value the client sent). None may be a 500.
 One server (``--env test``, memory store, one API key, an 8 KiB body limit)
 serves every test of the module; each test uses its own run ids.
 
-There is no test of the ``internal`` (500) problem: no real way to make the
-server fail is left. The ones found -- answers the server could not encode --
-now fail their node (test_an_output_that_cannot_be_stored_fails_its_node); an
-agent's SystemExit escapes the handler altogether (an xfail below). Commit
-c02355f checked the 500's shape (a ref, no traceback, Connection: close, no
-state in the log line) with the last trigger before it was fixed.
+The one real way left to make the server fail is an agent that calls
+``sys.exit()``: the run manager fails that run instead of letting the exit
+escape into the event loop, and the waiting request gets the ``internal``
+(500) problem (test_an_agent_that_exits_fails_its_run). The answers the
+server could not encode now fail their node
+(test_an_output_that_cannot_be_stored_fails_its_node).
 """
 
 from __future__ import annotations
@@ -618,16 +618,17 @@ def test_an_output_that_cannot_be_stored_fails_its_node(
     assert SECRET not in server.output()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an agent's SystemExit/KeyboardInterrupt escapes the run manager: a text/plain 500 "
-    "from uvicorn and a run left 'running' (asked of the lead, requests.md item 10)",
-)
 @pytest.mark.parametrize("graph", ["Exit", "ThreadExit"])
 def test_an_agent_that_exits_fails_its_run(api: httpx.Client, graph: str) -> None:
     """``sys.exit()`` in an agent (inline or in a worker thread) ends the run, not the request."""
     response = api.post("/v1/runs", json={"graph": graph, "run_id": f"exit-{graph}"})
-    assert response.headers["content-type"].startswith(("application/json", PROBLEM_JSON))
+    # The server's own failure to finish a run: the one 500 left, as a problem with a
+    # reference to the log line and nothing else.
+    assert response.status_code == 500, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    problem = response.json()
+    assert problem["type"] == "urn:agentmap:problem:internal"
+    assert "ref" in problem["detail"]
     assert_clean(response.text)
     assert api.get(f"/v1/runs/exit-{graph}").json()["status"] == "failed"
     assert api.get("/healthz").status_code == 200
