@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -29,14 +28,19 @@ from agentmap.runtime.checkpoint import StoredRun
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.resume import check_resumable
 from agentmap.server.catalog import Catalog, GraphEntry
+from agentmap.server.checks import (
+    check_inputs,
+    check_resume,
+    check_run_id,
+    run_exists,
+    unknown_graph,
+)
 from agentmap.server.events import EventHub, closing_events
-from agentmap.server.problems import FieldError, ProblemError
+from agentmap.server.problems import ProblemError
 from agentmap.services.protocols import LoggerProtocol, StateAdapterProtocol
-from agentmap.workflow.suggest import suggest
 
 __all__ = ["LiveRun", "RunManager"]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 ANONYMOUS = "anonymous"
 
 
@@ -87,15 +91,7 @@ class RunManager:
     def graph(self, name: str) -> GraphEntry:
         entry = self.catalog.get(name)
         if entry is None:
-            hint = suggest(name, self.catalog)
-            known = ", ".join(sorted(self.catalog)) or "none"
-            raise ProblemError(
-                404,
-                "unknown-graph",
-                f"no graph {name!r} in this server"
-                + (f"; did you mean {hint!r}?" if hint else f"; its graphs: {known}"),
-                [FieldError("graph", f"unknown graph {name!r}")],
-            )
+            raise unknown_graph(name, self.catalog)
         return entry
 
     async def start(
@@ -107,21 +103,12 @@ class RunManager:
         key: str | None = None,
     ) -> LiveRun:
         entry = self.graph(graph)
-        missing = [name for name in entry.required if name not in state]
-        if missing:
-            raise ProblemError(
-                422,
-                "missing-inputs",
-                f"graph {graph!r} needs {', '.join(repr(m) for m in missing)} in the run's "
-                f"state; it reads {'it' if len(missing) == 1 else 'them'} before any node "
-                "writes them",
-                [FieldError(f"state.{name}", "required by the graph") for name in missing],
-            )
+        check_inputs(entry, state)
         self._admit(key)
         if run_id is None:
             new = os.urandom(16).hex()
             return self._launch(new, entry, entry.runner.arun(state, run_id=new), key)
-        with self._claim(run_id, lambda: _exists(run_id)):
+        with self._claim(run_id, lambda: run_exists(run_id)):
             await self._check_new_id(run_id)
             self._admit(key)  # again: shutdown may have begun while the store was read
             return self._launch(run_id, entry, entry.runner.arun(state, run_id=run_id), key)
@@ -153,53 +140,13 @@ class RunManager:
                 "not-resumable",
                 f"run {run_id} is a run of graph {stored.graph!r}, which this server does not serve",
             )
-        self._check_resume(stored, values, force)
+        check_resume(stored, values, force)
         try:
             check_resumable(stored, entry.runner.fingerprint, values, force=force)
         except ResumeError as exc:
             raise ProblemError(409, "not-resumable", str(exc)) from None
         self._admit(key)
         return self._launch(run_id, entry, entry.runner.aresume(stored, values), key)
-
-    def _check_resume(
-        self, stored: StoredRun, values: Mapping[str, Any] | None, force: bool
-    ) -> None:
-        run_id, status = stored.run_id, stored.status
-        if status == "completed":
-            raise ProblemError(
-                409,
-                "not-resumable",
-                f"run {run_id} already completed, so there is nothing to resume",
-            )
-        if status == "running" and not force:
-            raise ProblemError(
-                409,
-                "not-resumable",
-                f"run {run_id} is marked running, but not in this server process: another "
-                "server may be running it, or its server died. If it died, resume it with "
-                '"force": true',
-            )
-        waiting = stored.waiting
-        if status == "suspended" and waiting is not None:
-            given = dict(values or {})
-            errors = [
-                FieldError(f"values.{name}", f"run {run_id} waits for no field {name!r}")
-                for name in given
-                if name not in waiting.fields
-            ] + [
-                FieldError(f"values.{name}", "required: the run waits for it")
-                for name in waiting.fields
-                if name not in given
-            ]
-            if errors:
-                asked = f" ({waiting.question})" if waiting.question else ""
-                raise ProblemError(
-                    422,
-                    "invalid-request",
-                    f"run {run_id} waits at node {waiting.node!r}{asked} for "
-                    f"{', '.join(waiting.fields)}",
-                    errors,
-                )
 
     def _admit(self, key: str | None) -> None:
         if not self.accepting:
@@ -220,15 +167,9 @@ class RunManager:
             )
 
     async def _check_new_id(self, run_id: str) -> None:
-        if not _RUN_ID.match(run_id):
-            raise ProblemError(
-                422,
-                "invalid-request",
-                "run_id may hold letters, digits and _ . : - (1 to 128 of them)",
-                [FieldError("run_id", "invalid run id")],
-            )
+        check_run_id(run_id)
         if await self.store.load_run(run_id) is not None:
-            raise _exists(run_id)
+            raise run_exists(run_id)
 
     @contextmanager
     def _claim(self, run_id: str, busy: Callable[[], ProblemError]) -> Iterator[None]:
@@ -403,15 +344,6 @@ class RunManager:
         await self._idle.wait()
         if self._stopper is not None:
             self._stopper.cancel()
-
-
-def _exists(run_id: str) -> ProblemError:
-    return ProblemError(
-        409,
-        "run-exists",
-        f"a run {run_id} exists already; GET /v1/runs/{run_id} shows it",
-        extra={"run_id": run_id},
-    )
 
 
 def _finished(live: LiveRun, now: float, status: str, error: str) -> dict[str, Any]:

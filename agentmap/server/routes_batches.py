@@ -10,7 +10,6 @@ same way.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,12 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.requests import ClientDisconnect
 
 from agentmap.server.app import ServerState, json_response
 from agentmap.server.batches import INPUTS, BatchManager
 from agentmap.server.problems import FieldError, ProblemError
+from agentmap.server.sse import event_stream, first_event
 from agentmap.server.uploads import JsonlReceiver
 
 __all__ = ["router"]
@@ -192,29 +192,8 @@ async def batch_events(
     after: Annotated[int | None, Query(alias="last_event_id", ge=0)] = None,
 ) -> EventSourceResponse:
     batch = _batches(request).get(batch_id)
-    start = after if after is not None else _event_id(last_event_id)
-    return EventSourceResponse(_sse(batch.log.follow(start)))
-
-
-def _event_id(header: str | None) -> int:
-    if header is None:
-        return 0
-    try:
-        return max(0, int(header))
-    except ValueError:
-        raise ProblemError(
-            422,
-            "invalid-request",
-            "Last-Event-ID must be the id of an event of this stream (a number)",
-            [FieldError("Last-Event-ID", f"not an event id: {header!r}")],
-        ) from None
-
-
-async def _sse(events: AsyncIterator[tuple[int, dict[str, Any]]]) -> AsyncIterator[ServerSentEvent]:
-    async for number, event in events:
-        yield ServerSentEvent(
-            data=json.dumps(event, default=str), event=event["event"], id=str(number)
-        )
+    start = first_event(last_event_id, after)
+    return event_stream(batch.log.follow(start))
 
 
 @router.get(

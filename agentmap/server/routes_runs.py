@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from agentmap.runtime.checkpoint import StoredRun
 from agentmap.server.app import ServerState, json_response
@@ -19,6 +18,7 @@ from agentmap.server.events import stored_events
 from agentmap.server.manager import LiveRun
 from agentmap.server.payload import json_problem
 from agentmap.server.problems import FieldError, ProblemError
+from agentmap.server.sse import event_stream, first_event
 
 __all__ = ["router"]
 
@@ -228,26 +228,12 @@ async def run_events(
     after: Annotated[int | None, Query(alias="last_event_id", ge=0)] = None,
 ) -> EventSourceResponse:
     srv = server(request)
-    start = after if after is not None else _event_id(last_event_id)
+    start = first_event(last_event_id, after)
     log = srv.hub.get(run_id)
     if log is not None:
-        return EventSourceResponse(_sse(log.follow(start)))
+        return event_stream(log.follow(start))
     stored = await srv.manager.load(run_id)
-    return EventSourceResponse(_sse(_replay(stored_events(stored), start)))
-
-
-def _event_id(header: str | None) -> int:
-    if header is None:
-        return 0
-    try:
-        return max(0, int(header))
-    except ValueError:
-        raise ProblemError(
-            422,
-            "invalid-request",
-            "Last-Event-ID must be the id of an event of this stream (a number)",
-            [FieldError("Last-Event-ID", f"not an event id: {header!r}")],
-        ) from None
+    return event_stream(_replay(stored_events(stored), start))
 
 
 async def _replay(
@@ -255,10 +241,3 @@ async def _replay(
 ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
     for number, event in enumerate(events[after:], start=after + 1):
         yield number, event
-
-
-async def _sse(events: AsyncIterator[tuple[int, dict[str, Any]]]) -> AsyncIterator[ServerSentEvent]:
-    async for number, event in events:
-        yield ServerSentEvent(
-            data=json.dumps(event, default=str), event=event["event"], id=str(number)
-        )
