@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agentmap.runtime.checkpoint import RunSummary, StepRecord, StoredRun, Waiting
-from agentmap.runtime.keys import ERROR_KEY, RUNTIME_KEYS
+from agentmap.runtime.checkpoint import RunSummary, StoredRun, Waiting
 from agentmap.runtime.result import RunResult
+from agentmap.runtime.run_view import stored_run_dict
 from agentmap.workflow.spec import WorkflowSpec
 
 __all__ = [
@@ -259,59 +259,6 @@ def print_runs(runs: Sequence[RunSummary], *, as_json: bool) -> None:
         status = f"[{style}]{cells[2]}[/]" if style else cells[2]
         table.add_row(*(escape(c) for c in cells[:2]), status, *(escape(c) for c in cells[3:]))
     _console().print(table)
-
-
-def outputs_of(step: StepRecord) -> dict[str, Any]:
-    """What a step wrote, without the runner's bookkeeping (``last_action_success``...)."""
-    return {key: value for key, value in step.delta.items() if key not in RUNTIME_KEYS}
-
-
-def stored_run_dict(run: StoredRun) -> dict[str, Any]:
-    """``runs show --json``: the run, each step's outputs, errors and LLM use, and totals."""
-    steps = []
-    calls = tokens = 0
-    costs: list[float] = []
-    for step in run.steps:
-        usage = dict(step.usage) if step.usage else None
-        if usage:
-            calls += int(usage.get("calls") or 0)
-            tokens += int(usage.get("tokens") or 0)
-            if usage.get("cost") is not None:
-                costs.append(float(usage["cost"]))
-        steps.append(
-            {
-                "step": step.step,
-                "node": step.node,
-                "branch": step.branch,
-                "visit": step.visit,
-                "ok": step.ok,
-                "final": step.final,
-                "outputs": outputs_of(step),
-                "error": None if step.ok else step.delta.get(ERROR_KEY),
-                "route": list(step.route),
-                "started_at": step.started_at,
-                "duration": step.duration,
-                "attempts": step.attempts,
-                "usage": usage,
-            }
-        )
-    return {
-        "run_id": run.run_id,
-        "graph": run.graph,
-        "status": run.status,
-        "error": run.error,
-        "waiting": run.waiting.to_dict() if run.waiting is not None else None,
-        "workflow": run.workflow,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "parent_run_id": run.parent_run_id,
-        "forked_from_step": run.forked_from_step,
-        "path": run.path,
-        "llm": {"calls": calls, "tokens": tokens, "cost": sum(costs) if costs else None},
-        "initial_state": run.initial_state,
-        "steps": steps,
-        "state": run.state,
-    }
 
 
 def print_stored_run(run: StoredRun, *, as_json: bool, env: str | None = None) -> None:

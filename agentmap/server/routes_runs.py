@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_
 from pydantic_core import PydanticCustomError
 from sse_starlette import EventSourceResponse
 
-from agentmap.runtime.checkpoint import StoredRun
+from agentmap.runtime.run_view import stored_run_dict
 from agentmap.server.app import ServerState, json_response
 from agentmap.server.events import stored_events
 from agentmap.server.manager import LiveRun
@@ -175,45 +175,7 @@ async def get_run(run_id: str, request: Request) -> Response:
     stored = await srv.manager.load(run_id)
     entry = srv.catalog.get(stored.graph)
     inputs_of = {name: node.input_names for name, node in entry.spec.nodes.items()} if entry else {}
-    return json_response(run_view(stored, inputs_of))
-
-
-def run_view(stored: StoredRun, inputs_of: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """A stored run as the API shows it; each step's inputs are the state before it."""
-    state = dict(stored.initial_state)
-    steps = []
-    for step in stored.steps:
-        names = inputs_of.get(step.node, ())
-        error = step.delta.get("error") if not step.ok else None
-        steps.append(
-            {
-                "step": step.step,
-                "node": step.node,
-                "branch": step.branch,
-                "visit": step.visit,
-                "ok": step.ok,
-                "route": list(step.route),
-                "started_at": step.started_at,
-                "duration": step.duration,
-                "attempts": step.attempts,
-                "inputs": {name: state.get(name) for name in names},
-                "outputs": dict(step.delta),
-                "error": str(error) if error is not None else None,
-            }
-        )
-        state.update(step.delta)
-    return {
-        "run_id": stored.run_id,
-        "graph": stored.graph,
-        "status": stored.status,
-        "created_at": stored.created_at,
-        "updated_at": stored.updated_at,
-        "error": stored.error,
-        "waiting": stored.waiting.to_dict() if stored.waiting is not None else None,
-        "parent_run_id": stored.parent_run_id,
-        "state": state,
-        "steps": steps,
-    }
+    return json_response(stored_run_dict(stored, inputs_of))
 
 
 @router.get(
