@@ -57,6 +57,7 @@ __all__ = [
     "PathsSettings",
     "ServerSettings",
     "StateSettings",
+    "StorageSettings",
     "TrackingSettings",
     "load_settings",
     "redacted_settings",
@@ -152,6 +153,20 @@ class TrackingSettings(_Section):
 
     backend: Literal["memory", "jsonl", "otel"] = "jsonl"
     path: Path = Path(".agentmap/runs.jsonl")
+    #: otel: put prompts, LLM replies and state values on spans (off: names and numbers only).
+    capture_content: bool = False
+    #: otel: the ``service.name`` resource attribute (``OTEL_SERVICE_NAME`` wins).
+    service_name: str = "agentmap"
+
+
+class StorageSettings(_Section):
+    """Files the storage agents (csv_reader, json_writer, ...) read and write."""
+
+    #: Relative collection paths are resolved against this folder; None: a temporary
+    #: folder of the process (the ``test`` preset).
+    base_dir: Path | None = Path(".")
+    #: Folders reads and writes must stay inside; empty: ``base_dir`` alone.
+    roots: list[Path] = Field(default_factory=list)
 
 
 class StateSettings(_Section):
@@ -305,6 +320,7 @@ class AgentMapSettings(BaseSettings):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     #: Per node name or agent type: keys that override that node's CSV Context.
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -154,6 +154,7 @@ class AgentsContainer(containers.DeclarativeContainer):
             llm=services.llm_service.provider,
             cache=services.cache.provider,
             prompt=services.prompts.provider,
+            storage=services.storage.provider,
         ),
         logger=logger,
         tracker=services.tracker,

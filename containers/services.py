@@ -69,7 +69,9 @@ class ServicesContainer(containers.DeclarativeContainer):
             path=settings.provided.tracking.path,
             secrets=providers.Callable(secret_values, settings),
         ),
-        otel=_missing("tracking.backend", "otel", "planned"),
+        otel=_backend(
+            "agentmap.services.tracking.otel:OtelTracker.from_settings", settings.provided.tracking
+        ),
     )
     state = providers.Selector(
         settings.provided.state.backend,
@@ -104,6 +106,11 @@ class ServicesContainer(containers.DeclarativeContainer):
             url=settings.provided.cache.redis_url,
             default_ttl=settings.provided.cache.default_ttl,
         ),
+    )
+    #: Files for the storage agents, confined to ``storage.roots`` (docs/storage.md).
+    storage = _backend(
+        "agentmap.services.storage.local:LocalStorageService.from_settings",
+        settings.provided.storage,
     )
     #: Resolves ``prompt:``, ``file:`` and ``yaml:`` references (the configured prompts folder;
     #: ``for_workflow`` adds the ``prompts/`` folder beside a CSV).

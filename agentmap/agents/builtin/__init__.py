@@ -10,6 +10,8 @@ from agentmap.agents.builtin.human import HumanAgent
 from agentmap.agents.builtin.input import InputAgent
 from agentmap.agents.builtin.llm import AnthropicAgent, GoogleAgent, LLMAgent, OpenAIAgent
 from agentmap.agents.builtin.orchestrator import OrchestratorAgent
+from agentmap.agents.builtin.storage import STORAGE_AGENTS
+from agentmap.agents.builtin.tool import TOOL_AGENTS
 from agentmap.agents.builtin.validator import ValidatorAgent
 
 __all__ = ["BUILTIN_AGENTS"]
@@ -36,4 +38,8 @@ BUILTIN_AGENTS: dict[str, type[BaseAgent]] = {
     "google": GoogleAgent,
     "gemini": GoogleAgent,
     "orchestrator": OrchestratorAgent,
+    # csv_reader, csv_writer, json_reader, json_writer, file_reader, file_writer
+    **STORAGE_AGENTS,
+    # tool
+    **TOOL_AGENTS,
 }
