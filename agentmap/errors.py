@@ -28,6 +28,7 @@ __all__ = [
     "StateBackendError",
     "StateError",
     "StateValueError",
+    "StorageError",
     "WorkflowError",
 ]
 
@@ -184,3 +185,15 @@ class StateBackendError(StateError):
     """
 
     exit_code = 1
+
+
+class StorageError(AgentMapError):
+    """A file the storage agents cannot use: outside the roots, missing, malformed.
+
+    ``path`` is the collection as the user wrote it (or the resolved file); the
+    storage agents prefix the node's name, so the message names both.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
