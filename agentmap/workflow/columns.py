@@ -30,6 +30,8 @@ FIELDS: tuple[str, ...] = (
     "Prompt",
     "Context",
     "Description",
+    "Tool_Source",
+    "Available_Tools",
 )
 
 #: Other accepted spellings of each column (AgentMap-compatible).
@@ -45,6 +47,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "Prompt": ("Instructions", "Template", "prompt_template"),
     "Context": ("Config", "Configuration"),
     "Description": ("desc", "Details"),
+    "Tool_Source": ("ToolSource", "ToolFile", "ToolModule"),
+    "Available_Tools": ("AvailableTools", "Tools", "ToolList"),
 }
 
 _IGNORED = str.maketrans("", "", "_- \t")

@@ -22,6 +22,7 @@ from agentmap.workflow.parsing import (
     parse_inputs_directive,
     parse_outputs,
     parse_targets,
+    parse_tools,
 )
 from agentmap.workflow.reader import Record, read_table
 from agentmap.workflow.spec import GraphSpec, NodeSpec, WorkflowSpec
@@ -266,6 +267,13 @@ class _Builder:
                 "Success_Next (with Failure_Next if needed) without Edge"
             )
             self._report(message, line, "Edge", name, graph)
+        tool_source = row[pos["Tool_Source"]]
+        tools = parse("Available_Tools", row[pos["Available_Tools"]], parse_tools, at) or ()
+        if tools and not tool_source:
+            message = (
+                "Available_Tools is set but Tool_Source is empty; name the tools' file or module"
+            )
+            self._report(message, line, "Tool_Source", name, graph)
         return NodeSpec(
             name=name,
             graph=graph,
@@ -278,6 +286,8 @@ class _Builder:
             edge=self._targets(edge or (), "Edge", at),
             success_next=self._targets(success or (), "Success_Next", at),
             failure_next=self._targets(failure or (), "Failure_Next", at),
+            tool_source=tool_source,
+            tools=tools,
             file=self.file,
             line=line,
         )

@@ -26,6 +26,7 @@ __all__ = [
     "parse_inputs_directive",
     "parse_outputs",
     "parse_targets",
+    "parse_tools",
     "split_list",
 ]
 
@@ -125,6 +126,15 @@ def _reject_repeats(names: list[str], what: str) -> None:
         if name in seen:
             raise CellError(f"{what} {name!r} is listed twice")
         seen.add(name)
+
+
+def parse_tools(cell: str) -> tuple[str, ...]:
+    """Available_Tools: tool names separated by ``|`` (or commas), each a Python identifier."""
+    names = tuple(dict.fromkeys(n.strip() for n in _NAME_SEPARATORS.split(cell) if n.strip()))
+    for name in names:
+        if not name.isidentifier():
+            raise CellError(f"{name!r} is not a tool name; list function names, e.g. add|lookup")
+    return names
 
 
 def parse_inputs_directive(cells: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:

@@ -94,6 +94,10 @@ class NodeSpec(_PicklableSpec):
     edge: tuple[str, ...] = ()
     success_next: tuple[str, ...] = ()
     failure_next: tuple[str, ...] = ()
+    #: Tool_Source: a Python file (relative to the CSV) or a module holding the node's tools.
+    tool_source: str = ""
+    #: Available_Tools: the tool names offered; empty means every ``@agentmap.tool`` of the source.
+    tools: tuple[str, ...] = ()
     #: Where the node was declared, for error messages.
     file: Path | None = None
     line: int | None = None

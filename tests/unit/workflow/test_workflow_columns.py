@@ -29,6 +29,8 @@ def test_the_alias_table_is_the_designs() -> None:
         "Prompt": ("Instructions", "Template", "prompt_template"),
         "Context": ("Config", "Configuration"),
         "Description": ("desc", "Details"),
+        "Tool_Source": ("ToolSource", "ToolFile", "ToolModule"),
+        "Available_Tools": ("AvailableTools", "Tools", "ToolList"),
     }
 
 
@@ -63,10 +65,14 @@ def test_every_alias_is_read_from_a_file(
         "Prompt": "Say {question}",
         "Context": '"{""timeout"": 5}"',
         "Description": "The first step",
+        "Tool_Source": "tools.py",
+        "Available_Tools": "add|mul",
     }
     node_header = "Node" if field != "Node" else header
     extra = "" if field == "Node" else f",{header}"
     extra_value = "" if field == "Node" else f",{values[field]}"
+    if field == "Available_Tools":  # a tool list needs a source to take it from
+        extra, extra_value = f"{extra},Tool_Source", f"{extra_value},tools.py"
     end_row = "End\n" if field in ("Edge", "Success_Next", "Failure_Next") else ""
     path = write_csv(f"{node_header}{extra}\nStart{extra_value}\n{end_row}")
     workflow = load_workflow(path)
@@ -84,6 +90,8 @@ def test_every_alias_is_read_from_a_file(
         "Prompt": lambda: start.prompt == "Say {question}",
         "Context": lambda: dict(start.context) == {"timeout": 5},
         "Description": lambda: start.description == "The first step",
+        "Tool_Source": lambda: start.tool_source == "tools.py",
+        "Available_Tools": lambda: start.tools == ("add", "mul"),
     }
     assert expected[field]()
 
