@@ -17,6 +17,7 @@ users' test code all import it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -28,13 +29,16 @@ __all__ = [
     "EncodingStateAdapter",
     "ExecutionTrackerProtocol",
     "LLMCapableAgent",
+    "LLMReply",
     "LLMServiceProtocol",
+    "LLMToolCall",
     "LoggerProtocol",
     "PromptCapableAgent",
     "PromptServiceProtocol",
     "StateAdapterProtocol",
     "StorageCapableAgent",
     "StorageServiceProtocol",
+    "ToolCallingLLMService",
 ]
 
 
@@ -72,6 +76,54 @@ class LLMServiceProtocol(Protocol):
         temperature: float | None = None,
         **kwargs: Any,
     ) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LLMToolCall:
+    """One tool call a model asked for; ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class LLMReply:
+    """A reply of a tool-capable call: text, or the tools the model wants run first."""
+
+    content: str = ""
+    tool_calls: tuple[LLMToolCall, ...] = ()
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message to send back with the tool results (OpenAI's shape)."""
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.content}
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in self.tool_calls
+        ]
+        return {"role": "assistant", "content": self.content or None, "tool_calls": calls}
+
+
+@runtime_checkable
+class ToolCallingLLMService(Protocol):
+    """An LLM service that can offer tools to the model (a separate protocol, so a service
+    written against ``LLMServiceProtocol`` alone stays valid).
+
+    ``tools`` are OpenAI-style ``{"type": "function", "function": {name, description,
+    parameters}}`` entries; the reply holds either text or the calls to run.
+    """
+
+    async def acall_llm_tools(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> LLMReply: ...
 
 
 @runtime_checkable
