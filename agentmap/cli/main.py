@@ -1,5 +1,5 @@
 """The ``agentmap`` command: ``run``, ``validate``, ``graph``, ``config``, ``batch``,
-``resume`` and ``runs``.
+``resume``, ``runs``, ``serve``, ``keys``, ``init`` and ``scaffold``.
 
 Start-up time matters (``agentmap --help`` ≤ 0.3 s, a cold run ≤ 0.5 s), so this
 module, like ``common.py`` (what the commands share), ``batch.py`` and ``runs.py``
@@ -30,7 +30,9 @@ from agentmap.cli.common import (
     open_application,
     split_names,
 )
+from agentmap.cli.init import init
 from agentmap.cli.runs import resume, run_with_store, runs_app
+from agentmap.cli.scaffold import scaffold
 from agentmap.cli.serve import keys_app, serve
 
 if TYPE_CHECKING:
@@ -225,6 +227,8 @@ app.command()(resume)
 app.add_typer(runs_app, name="runs")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+app.command()(init)
+app.command()(scaffold)
 
 
 def main() -> None:
