@@ -151,12 +151,21 @@ class CacheSettings(_Section):
 class TrackingSettings(_Section):
     """Where run events (started, finished, failed, retried) go."""
 
-    backend: Literal["memory", "jsonl", "otel"] = "jsonl"
+    #: ``null`` drops every event; ``otel`` needs ``agentmap[otel]`` (docs/tracing.md).
+    backend: Literal["memory", "jsonl", "otel", "null"] = "jsonl"
     path: Path = Path(".agentmap/runs.jsonl")
-    #: otel: put prompts, LLM replies and state values on spans (off: names and numbers only).
+    #: otel: allow prompts, replies and state values on spans (off: names and numbers only;
+    #: no event carries content yet, so it changes nothing today; docs/tracing.md).
     capture_content: bool = False
     #: otel: the ``service.name`` resource attribute (``OTEL_SERVICE_NAME`` wins).
     service_name: str = "agentmap"
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _null_is_a_name(cls, backend: Any) -> Any:
+        # YAML ``backend: null`` and AGENTMAP_TRACKING__BACKEND=null (env_parse_none_str)
+        # arrive as None; here null is the name of a backend, not "no value".
+        return "null" if backend is None else backend
 
 
 class StorageSettings(_Section):

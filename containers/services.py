@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from dependency_injector import containers, providers
 
-from agentmap.errors import ConfigurationError
 from agentmap.settings import AgentMapSettings, secret_values
 
 
@@ -30,17 +29,6 @@ def _build(target: str, *args: Any, **kwargs: Any) -> Any:
 
 def _backend(target: str, *args: Any, **kwargs: Any) -> providers.Singleton[Any]:
     return providers.Singleton(_build, target, *args, **kwargs)
-
-
-def _not_built(setting: str, backend: str, issue: str) -> NoReturn:
-    raise ConfigurationError(
-        f"{setting}={backend!r} is not implemented in this version yet ({issue}); "
-        "choose another backend in your settings"
-    )
-
-
-def _missing(setting: str, backend: str, issue: str) -> providers.Callable[Any]:
-    return providers.Callable(_not_built, setting, backend, issue)
 
 
 def _llm_for_agents(settings: Any, backend: Callable[[], Any], cache: Callable[[], Any]) -> Any:
@@ -72,6 +60,7 @@ class ServicesContainer(containers.DeclarativeContainer):
         otel=_backend(
             "agentmap.services.tracking.otel:OtelTracker.from_settings", settings.provided.tracking
         ),
+        null=_backend("agentmap.services.tracking.null:NullTracker"),
     )
     state = providers.Selector(
         settings.provided.state.backend,

@@ -29,6 +29,7 @@ from agentmap.batch.inputs import InputRow
 from agentmap.batch.output import RowSet
 from agentmap.batch.results import failed_result, run_result
 from agentmap.errors import StateBackendError
+from agentmap.runtime.events import current_batch
 from agentmap.runtime.result import RunResult
 
 __all__ = ["RowRunner", "rows_to_run", "run_rows"]
@@ -90,6 +91,7 @@ async def run_rows(
     failure: list[BaseException] = []
 
     async def one(row: InputRow) -> None:
+        current_batch.set((job, row.row))  # this task's own context: trackers tag the run
         started = time.perf_counter()
         run_id = durable.run_id(row.row) if durable is not None else None
         line: dict[str, Any] | None

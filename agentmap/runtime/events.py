@@ -10,6 +10,7 @@ secrets (see ``JsonlTracker``). ``to_dict`` gives the JSON form trackers write.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -22,7 +23,15 @@ __all__ = [
     "RunEvent",
     "RunFinished",
     "RunStarted",
+    "current_batch",
 ]
+
+#: (batch job id, row number) of the run being started, set by ``agentmap.batch`` around
+#: each row; a tracker reads it at ``run_started`` (the OTel one tags the row's trace).
+#: A context variable, not an event field: only batches set it, and plain runs pay nothing.
+current_batch: ContextVar[tuple[str, int] | None] = ContextVar(
+    "agentmap_current_batch", default=None
+)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

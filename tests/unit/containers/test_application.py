@@ -12,7 +12,7 @@ import pytest
 from dependency_injector import providers
 
 from agentmap.agents.base_agent import BaseAgent, ServiceNotConfiguredError
-from agentmap.errors import AgentError, ConfigurationError
+from agentmap.errors import AgentError
 from agentmap.services.llm.fake import FakeLLMService
 from agentmap.services.protocols import CacheCapableAgent, LLMCapableAgent
 from agentmap.services.tracking.memory import MemoryTracker
@@ -197,10 +197,15 @@ def test_unknown_type_and_broken_constructor_name_the_node(app: Application) -> 
         app.runner(graph(node("B", "Broken")))
 
 
-def test_unbuilt_backends_say_so() -> None:
+def test_otel_tracker_backend_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)  # no exporter: nothing leaves
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    from agentmap.services.tracking.otel import OtelTracker
+
     application = create_application("test", tracking={"backend": "otel"})
-    with pytest.raises(ConfigurationError, match=r"tracking.backend='otel'"):
-        application.runner(graph(node("A", "echo")))
+    assert isinstance(application.tracker, OtelTracker)
+    assert application.runner(graph(node("A", "echo"))).run({}).success
 
 
 def test_unknown_service_name_in_use(app: Application) -> None:
