@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -42,6 +42,29 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call in a scripted reply: ``Reply(tool_calls=(ToolCall("add", {"a": 1}),))``.
+
+    ``arguments`` is sent as JSON text (as OpenAI does); a string is sent as is,
+    so a test can script malformed arguments. ``id`` defaults to ``call_<n>_<i>``.
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    def wire(self, number: int, index: int) -> dict[str, Any]:
+        arguments = self.arguments
+        text = arguments if isinstance(arguments, str) else json.dumps(dict(arguments))
+        call_id = self.id or f"call_{number}_{index}"
+        return {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": text},
+        }
+
+
+@dataclass(frozen=True)
 class Reply(Outcome):
     """A successful completion; ``text=None`` (script shorthand ``"ok"``) is the server's normal reply.
 
@@ -53,6 +76,9 @@ class Reply(Outcome):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str = "stop"
+    #: Tools the model asks for; the reply's content is then ``text`` or null, and
+    #: ``finish_reason`` is ``"tool_calls"``.
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,6 +342,12 @@ def completion(
     words = sum(count_words(message_text(m)) for m in body["messages"])
     prompt = first(reply.prompt_tokens, prompt_tokens, words)
     completed = first(reply.completion_tokens, completion_tokens, count_words(text))
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    finish = reply.finish_reason
+    if reply.tool_calls:
+        message["content"] = reply.text or None
+        message["tool_calls"] = [call.wire(number, i) for i, call in enumerate(reply.tool_calls)]
+        finish = "tool_calls" if finish == "stop" else finish
     return {
         "id": f"chatcmpl-fake{number:06d}",
         "object": "chat.completion",
@@ -325,9 +357,9 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": reply.finish_reason,
+                "finish_reason": finish,
             }
         ],
         "usage": {
@@ -358,8 +390,9 @@ def produce_reply(
         return produced
     prompt, completed = scripted.prompt_tokens, scripted.completion_tokens
     return Reply(
-        echo_reply(body) if produced.text is None else produced.text,
+        echo_reply(body) if produced.text is None and not produced.tool_calls else produced.text,
         produced.prompt_tokens if prompt is None else prompt,
         produced.completion_tokens if completed is None else completed,
         produced.finish_reason if scripted.finish_reason == "stop" else scripted.finish_reason,
+        produced.tool_calls,
     )

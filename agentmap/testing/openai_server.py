@@ -53,6 +53,7 @@ from agentmap.testing._openai_script import (  # outcomes are re-exported: tests
     Response,
     ServerError,
     Timeout,
+    ToolCall,
     chat_request_problem,
     completion,
     echo_reply,
@@ -74,6 +75,7 @@ __all__ = [
     "ReplyFunction",
     "ServerError",
     "Timeout",
+    "ToolCall",
 ]
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -359,7 +361,7 @@ class FakeOpenAIServer:
         delay = self.latency
         if isinstance(outcome, Timeout):
             delay, outcome = delay + outcome.seconds, Reply()
-        if isinstance(outcome, Reply) and outcome.text is None:
+        if isinstance(outcome, Reply) and outcome.text is None and not outcome.tool_calls:
             outcome = produce_reply(self.replies.get(model, self.reply), body, outcome)
         if isinstance(outcome, Timeout):  # returned by a reply function
             delay, outcome = delay + outcome.seconds, Reply(echo_reply(body))

@@ -18,7 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentmap.runtime.usage import LLMUsage, report_llm_call
-from agentmap.services.protocols import CacheProtocol, LLMServiceProtocol
+from agentmap.services.protocols import (
+    CacheProtocol,
+    LLMReply,
+    LLMServiceProtocol,
+    ToolCallingLLMService,
+)
 
 __all__ = ["CachingLLMService", "request_key"]
 
@@ -104,6 +109,28 @@ class CachingLLMService:
         reply = await self.inner.acall_llm(provider, messages, model, temperature, **kwargs)
         await self.cache.set(key, reply, self.ttl)
         return reply
+
+    async def acall_llm_tools(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> LLMReply:
+        """Straight through, never cached: the tools' results change between calls."""
+        inner = self.inner
+        if not isinstance(inner, ToolCallingLLMService):
+            raise TypeError(
+                f"the LLM backend {type(inner).__name__} cannot offer tools to a model "
+                "(it has no acall_llm_tools); use llm.backend litellm or openai_http"
+            )
+        kwargs.pop("cache", None)
+        return await inner.acall_llm_tools(
+            provider, messages, model, temperature, tools=tools, **kwargs
+        )
 
     def call_llm(
         self,

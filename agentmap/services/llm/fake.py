@@ -9,7 +9,9 @@ A scripted reply may be an exception instance instead of text: the call
 raises it, so a test scripts a provider failure the way a real backend
 reports it, e.g. ``FakeLLMService([LLMRateLimitError("m", "slow down",
 retry_after=1), "ok"])`` (the classes of ``agentmap.services.llm.errors``).
-Every call is recorded in ``calls`` for assertions, and reported to the run
+A scripted reply may also ask for tools: ``tool_calls(("add", {"a": 1}),
+("now", {}))`` is an ``LLMReply`` that ``acall_llm_tools`` returns as is
+(a plain ``acall_llm`` gets its text). Every call is recorded in ``calls`` for assertions, and reported to the run
 like a real call (word counts as tokens, no cost), so ``--json`` shows it.
 
 Built ``from_settings`` with ``llm.rpm`` / ``max_concurrency`` (or their
@@ -22,6 +24,8 @@ selects per-provider limits: the fake knows no model's provider.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import re
 import threading
 import time
@@ -34,11 +38,25 @@ from typing import TYPE_CHECKING, Any
 from agentmap.runtime.context import current_node_or_none
 from agentmap.runtime.usage import LLMUsage, report_llm_call
 from agentmap.services.llm.limits import CallLimits
+from agentmap.services.protocols import LLMReply, LLMToolCall
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
 
-__all__ = ["FakeLLMCall", "FakeLLMExhaustedError", "FakeLLMService"]
+__all__ = ["FakeLLMCall", "FakeLLMExhaustedError", "FakeLLMService", "tool_calls"]
+
+_call_ids = itertools.count(1)
+
+
+def tool_calls(*calls: tuple[str, Mapping[str, Any]] | LLMToolCall, text: str = "") -> LLMReply:
+    """A scripted reply asking for tools: ``tool_calls(("add", {"a": 1, "b": 2}), ("now", {}))``."""
+    made = tuple(
+        call
+        if isinstance(call, LLMToolCall)
+        else LLMToolCall(f"call_fake{next(_call_ids)}", call[0], json.dumps(dict(call[1])))
+        for call in calls
+    )
+    return LLMReply(text, made)
 
 
 class FakeLLMExhaustedError(RuntimeError):
@@ -51,8 +69,9 @@ class FakeLLMExhaustedError(RuntimeError):
     retryable = False
 
 
-#: What a script holds for one call: the reply text, or an exception the call raises.
-Scripted = str | BaseException
+#: What a script holds for one call: the reply text, a reply asking for tools, or an
+#: exception the call raises.
+Scripted = str | LLMReply | BaseException
 
 
 @dataclass
@@ -68,6 +87,8 @@ class FakeLLMCall:
     reply: str | None = None
     #: The scripted exception the call raised, if it did.
     error: BaseException | None = None
+    #: The tools the reply asked for (a tool-calling reply).
+    tool_calls: tuple[LLMToolCall, ...] = ()
 
     @property
     def prompt(self) -> str:
@@ -110,7 +131,7 @@ class FakeLLMService:
 
     def _add_nodes(self, nodes: Mapping[str, Scripted | Sequence[Scripted]] | None) -> None:
         for name, replies in (nodes or {}).items():
-            if isinstance(replies, str | BaseException):
+            if isinstance(replies, str | LLMReply | BaseException):
                 self._nodes[name] = replies  # the same reply for every call of the node
             else:
                 self._nodes[name] = deque(replies)
@@ -146,7 +167,7 @@ class FakeLLMService:
         with self.limits.slot(provider) if self.limits else nullcontext():
             if self.latency > 0:
                 time.sleep(self.latency)
-            return self._answer(provider, messages, model, temperature, kwargs)
+            return self._answer(provider, messages, model, temperature, kwargs).content
 
     async def acall_llm(
         self,
@@ -159,6 +180,23 @@ class FakeLLMService:
         async with self.limits.aslot(provider) if self.limits else nullcontext():
             if self.latency > 0:
                 await asyncio.sleep(self.latency)
+            return self._answer(provider, messages, model, temperature, kwargs).content
+
+    async def acall_llm_tools(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> LLMReply:
+        """As ``acall_llm``; the reply may ask for tools (``calls[-1].kwargs["tools"]`` holds the offer)."""
+        kwargs["tools"] = [dict(t) for t in tools]
+        async with self.limits.aslot(provider) if self.limits else nullcontext():
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
             return self._answer(provider, messages, model, temperature, kwargs)
 
     def _answer(
@@ -168,7 +206,7 @@ class FakeLLMService:
         model: str | None,
         temperature: float | None,
         kwargs: dict[str, Any],
-    ) -> str:
+    ) -> LLMReply:
         ctx = current_node_or_none()
         node = ctx.node.name if ctx is not None else None
         call = FakeLLMCall(provider, model, [dict(m) for m in messages], temperature, kwargs, node)
@@ -177,6 +215,8 @@ class FakeLLMService:
             picked = self._pick(call.prompt, node)
             if isinstance(picked, BaseException):
                 call.error = picked
+            elif isinstance(picked, LLMReply):
+                call.reply, call.tool_calls = picked.content, picked.tool_calls
             else:
                 call.reply = picked
             answered = sum(1 for earlier in self.calls if earlier.reply is not None)
@@ -200,11 +240,11 @@ class FakeLLMService:
                 cost=0.0,
             )
         )
-        return call.reply
+        return LLMReply(call.reply, call.tool_calls)
 
     def _pick(self, prompt: str, node: str | None) -> Scripted | None:
         by_node = self._nodes.get(node) if node is not None else None
-        if isinstance(by_node, str | BaseException):
+        if isinstance(by_node, str | LLMReply | BaseException):
             return by_node
         if by_node:
             return by_node.popleft()

@@ -48,6 +48,7 @@ from agentmap.services.llm.openai_wire import (
     scrub_chain,
     secrets_of,
 )
+from agentmap.services.protocols import LLMReply, LLMToolCall
 
 if TYPE_CHECKING:
     from agentmap.settings import LLMSettings
@@ -327,6 +328,44 @@ class LiteLLMService:
                     raise
                 raise error from exc
         return self._usage(response, resolved, provider_name, started)
+
+    async def acall_llm_tools(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> LLMReply:
+        """``acall_llm`` offering ``tools`` (litellm's OpenAI-style ``tools`` argument)."""
+        kwargs["tools"] = [dict(tool) for tool in tools]
+        resolved, provider_name, request = self._request(
+            provider, messages, model, temperature, kwargs
+        )
+        async with self.limits.aslot(provider_name):
+            started = time.perf_counter()
+            try:
+                response = await self._router.acompletion(**request)
+            except Exception as exc:
+                error = self._error(exc, resolved, provider_name, messages)
+                if error is None:  # not litellm's: ours, or a bug to see as it is
+                    raise
+                raise error from exc
+        text = self._usage(response, resolved, provider_name, started)
+        calls = getattr(response.choices[0].message, "tool_calls", None) or []
+        return LLMReply(
+            text,
+            tuple(
+                LLMToolCall(
+                    str(call.id),
+                    str(call.function.name),
+                    call.function.arguments or "{}",
+                )
+                for call in calls
+            ),
+        )
 
     def _error(
         self,

@@ -87,6 +87,7 @@ from agentmap.services.llm.openai_wire import (
     status_error,
 )
 from agentmap.services.llm.prices import model_cost
+from agentmap.services.protocols import LLMReply
 
 if TYPE_CHECKING:
     import aiohttp
@@ -226,8 +227,8 @@ class OpenAIHTTPService:
         model: str | None,
         temperature: float | None,
         kwargs: dict[str, Any],
-    ) -> tuple[str, LLMUsage]:
-        """Ask the endpoint (with retries and fallbacks); the reply text and its usage."""
+    ) -> tuple[Reply, LLMUsage]:
+        """Ask the endpoint (with retries and fallbacks); the reply and its usage."""
         resolved = self.resolve_model(provider, model)
         key = self._api_key(resolved)
         body = self._body(messages, temperature, kwargs)
@@ -254,7 +255,7 @@ class OpenAIHTTPService:
             completion_tokens=reply.completion_tokens,
             cost=cost,
         )
-        return reply.text, usage
+        return reply, usage
 
     async def _with_fallbacks(
         self, model: str, body: dict[str, Any], headers: dict[str, str], masks: list[str]
@@ -344,9 +345,9 @@ class OpenAIHTTPService:
     ) -> str:
         """The blocking form: the request runs on this service's private event loop."""
         coroutine = self._complete(provider, messages, model, temperature, kwargs)
-        text, usage = self.private_loop.run(coroutine)
+        reply, usage = self.private_loop.run(coroutine)
         report_llm_call(usage)  # in the caller's thread: the run's context is there
-        return text
+        return reply.text
 
     async def acall_llm(
         self,
@@ -356,6 +357,22 @@ class OpenAIHTTPService:
         temperature: float | None = None,
         **kwargs: Any,
     ) -> str:
-        text, usage = await self._complete(provider, messages, model, temperature, kwargs)
+        reply, usage = await self._complete(provider, messages, model, temperature, kwargs)
         report_llm_call(usage)
-        return text
+        return reply.text
+
+    async def acall_llm_tools(
+        self,
+        provider: str | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        temperature: float | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> LLMReply:
+        """``acall_llm`` offering ``tools`` (OpenAI's ``tools`` request field)."""
+        kwargs["tools"] = [dict(tool) for tool in tools]
+        reply, usage = await self._complete(provider, messages, model, temperature, kwargs)
+        report_llm_call(usage)
+        return LLMReply(reply.text, reply.tool_calls)

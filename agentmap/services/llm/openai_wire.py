@@ -28,6 +28,7 @@ from agentmap.services.llm.errors import (
     LLMRateLimitError,
     LLMTimeoutError,
 )
+from agentmap.services.protocols import LLMToolCall
 
 __all__ = [
     "BY_STATUS",
@@ -66,6 +67,8 @@ class Reply:
     completion_tokens: int
     cached_tokens: int
     has_usage: bool
+    #: The tools the model asked for (``message.tool_calls``).
+    tool_calls: tuple[LLMToolCall, ...] = ()
 
 
 def _int(value: Any) -> int:
@@ -87,6 +90,7 @@ def parse_reply(model: str, data: Any) -> Reply:
         content = "".join(
             str(part.get("text", "")) for part in content if isinstance(part, Mapping)
         )
+    calls = _tool_calls(message.get("tool_calls"))
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     details = usage.get("prompt_tokens_details")
@@ -99,7 +103,33 @@ def parse_reply(model: str, data: Any) -> Reply:
         completion_tokens=_int(usage.get("completion_tokens")),
         cached_tokens=_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
         has_usage=bool(usage),
+        tool_calls=calls,
     )
+
+
+def _tool_calls(raw: Any) -> tuple[LLMToolCall, ...]:
+    """``message.tool_calls`` of a chat completion; ValueError when they are malformed."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError("'tool_calls' is not a list")
+    calls = []
+    for index, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(f"tool call {index} has no function name")
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict | list):  # some servers send an object, not its JSON
+            arguments = json.dumps(arguments)
+        call_id = item.get("id")
+        calls.append(
+            LLMToolCall(
+                call_id if isinstance(call_id, str) and call_id else f"call_{index}",
+                function["name"],
+                arguments if isinstance(arguments, str) and arguments else "{}",
+            )
+        )
+    return tuple(calls)
 
 
 def provider_message(body: bytes, reason: str | None) -> str:
