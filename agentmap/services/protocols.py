@@ -225,7 +225,16 @@ class EncodingStateAdapter(Protocol):
 
 @runtime_checkable
 class StorageServiceProtocol(Protocol):
-    """Reads and writes named documents (files, tables); backends come later."""
+    """Reads and writes named documents: ``LocalStorageService`` (CSV, JSON, text files).
+
+    ``collection`` names the document (a path relative to the storage folder);
+    the storage agents pass ``kind`` (``csv``, ``json``, ``file``), ``query``,
+    ``format``, ``id_field`` and ``encoding`` to ``read``, and ``kind``,
+    ``mode`` (``append``, ``write``, ``update``), ``id_field`` and ``encoding``
+    to ``write``. Problems a user can fix (a path outside the roots, a missing
+    or malformed file) raise ``agentmap.errors.StorageError``.
+    ``agentmap.testing.storage_conformance`` is the suite a backend must pass.
+    """
 
     def read(self, collection: str, document_id: str | None = None, **kwargs: Any) -> Any: ...
     def write(
