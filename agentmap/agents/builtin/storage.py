@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context, choice, text
-from agentmap.agents.prompt_template import render_prompt
+from agentmap.agents.prompt_template import placeholders, render_prompt
 from agentmap.errors import StorageError
 from agentmap.services.protocols import StorageCapableAgent
 
@@ -128,14 +128,20 @@ class _Writer(_StorageAgent):
 
     def configure(self) -> None:
         super().configure()
+        # Inputs the Prompt's path uses ({day} in log/{day}.txt) are not data.
+        self._path_fields = frozenset(placeholders(self.prompt))
         mode = self.context.get("mode", "append")
         self._mode = choice(self.agent_type, self.name, "mode", mode, _MODES[self.kind])
 
     def data(self, inputs: Mapping[str, Any]) -> Any:
-        """``data`` if given; else the single other input's value, or a dict of them all."""
+        """``data`` if given; else the single other input's value, or a dict of them all.
+
+        Control inputs (``mode``, ``collection``...) and the Prompt's placeholders are left out.
+        """
         if inputs.get("data") is not None:
             return inputs["data"]
-        rest = {k: v for k, v in inputs.items() if k not in self.control}
+        skip = self.control | self._path_fields
+        rest = {k: v for k, v in inputs.items() if k not in skip}
         if not rest:
             raise StorageError(
                 f"{self.agent_type} node {self.name!r}: nothing to write; list the value in "
