@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentmap.agents.builtin._options import bad_context, flag, positive_int
-from agentmap.services.protocols import LLMServiceProtocol
+from agentmap.services.protocols import LLMReply, LLMServiceProtocol, ToolCallingLLMService
 
 __all__ = ["LLMOptions", "Message", "llm_options", "parse_json_reply"]
 
@@ -64,6 +64,27 @@ class LLMOptions:
             messages=list(messages),
             model=self.model,
             temperature=self.temperature,
+            **self.extra(),
+        )
+
+    async def call_tools(
+        self,
+        service: LLMServiceProtocol,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+    ) -> LLMReply:
+        """Ask the service, offering ``tools``; a service that cannot is a clear error."""
+        if not isinstance(service, ToolCallingLLMService):
+            raise TypeError(
+                f"the LLM service {type(service).__name__} cannot offer tools to a model "
+                "(it has no acall_llm_tools); use llm.backend litellm or openai_http"
+            )
+        return await service.acall_llm_tools(
+            provider=self.provider,
+            messages=list(messages),
+            model=self.model,
+            temperature=self.temperature,
+            tools=tools,
             **self.extra(),
         )
 

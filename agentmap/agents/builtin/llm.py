@@ -17,6 +17,12 @@ How the messages are built (one rule, documented in docs/agents.md):
 4. Context ``system`` comes first in the system message.
 5. Messages: [system] + the remembered conversation + [user].
 
+A node with tools (``Tool_Source`` / ``Available_Tools``) offers them to the
+model, runs the calls it asks for and sends the results back, until it
+answers without tool calls or ``max_tool_rounds`` (Context, default 5) rounds
+have passed: ``agentmap.services.tools.calling``. Only the final reply is
+remembered in memory, not the tool messages.
+
 Memory lives in the run state, never on the agent (agents are shared by every
 run of a runner): the conversation is read from the state field ``memory_key``
 (or from an input of that name) and the updated one is returned under the
@@ -26,7 +32,7 @@ Output_Field still receives just the reply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -44,9 +50,12 @@ from agentmap.agents.builtin._options import (
 )
 from agentmap.agents.builtin.formatting import as_text
 from agentmap.agents.prompt_template import placeholders, render_prompt
-from agentmap.runtime.context import current_node
+from agentmap.runtime.context import current_node, current_node_or_none
 from agentmap.runtime.keys import RESERVED_KEYS, STATE_KEY, VALUE_KEY
-from agentmap.services.protocols import LLMCapableAgent
+from agentmap.services.protocols import LLMCapableAgent, LLMReply
+from agentmap.services.tools.calling import DEFAULT_MAX_TOOL_ROUNDS, tool_loop
+from agentmap.services.tools.core import Tool
+from agentmap.services.tools.loading import node_tools
 
 __all__ = [
     "AnthropicAgent",
@@ -87,7 +96,8 @@ def wrap_result(value: Any, state: Mapping[str, Any] | None = None) -> Any:
 class LLMAgent(ConfiguredAgent, LLMCapableAgent):
     """Context: ``provider``, ``model``, ``temperature``, ``max_tokens``, ``response_format``
     (``"text"``/``"json"``), ``system``, ``prompt_role`` (``"auto"``/``"system"``/``"user"``),
-    ``cache``, ``memory_key``, ``max_memory_messages`` (default 20).
+    ``cache``, ``memory_key``, ``max_memory_messages`` (default 20), ``max_tool_rounds``
+    (default 5; only for a node with tools).
     """
 
     #: The agent type named in error messages.
@@ -119,6 +129,21 @@ class LLMAgent(ConfiguredAgent, LLMCapableAgent):
             kind, name, "max_memory_messages", ctx.get("max_memory_messages", DEFAULT_MAX_MEMORY)
         )
         self._used = frozenset(placeholders(self.prompt)) if self.prompt else frozenset()
+        self._max_tool_rounds = positive_int(
+            kind, name, "max_tool_rounds", ctx.get("max_tool_rounds", DEFAULT_MAX_TOOL_ROUNDS)
+        )
+        self._tools: tuple[Tool, ...] | None = None
+
+    def configure_tools(self, tools: Sequence[Tool]) -> None:
+        """The tools offered to the model (the node's Tool_Source / Available_Tools)."""
+        self._tools = tuple(tools)
+
+    def tools(self) -> tuple[Tool, ...]:
+        """The node's tools: as configured, else loaded from the running node's columns."""
+        if self._tools is None:
+            ctx = current_node_or_none()
+            self._tools = node_tools(ctx.node) if ctx is not None else ()
+        return self._tools
 
     # ------------------------------------------------------------------ the call
 
@@ -128,7 +153,11 @@ class LLMAgent(ConfiguredAgent, LLMCapableAgent):
         messages: list[Message] = [{"role": "system", "content": system}] if system else []
         messages += history
         messages.append({"role": "user", "content": user})
-        reply = await self._options.call(self.llm_service, messages)
+        tools = self.tools()
+        if tools:
+            reply = await self._ask_with_tools(messages, tools)
+        else:
+            reply = await self._options.call(self.llm_service, messages)
         value = parse_json_reply(self.kind, self.name, reply) if self._options.json else reply
         if self._memory_key is None:
             return wrap_result(value)
@@ -136,6 +165,16 @@ class LLMAgent(ConfiguredAgent, LLMCapableAgent):
             [*history, messages[-1], {"role": "assistant", "content": reply}], self._max_memory
         )
         return wrap_result(value, {self._memory_key: conversation})
+
+    async def _ask_with_tools(self, messages: list[Message], tools: tuple[Tool, ...]) -> str:
+        specs = [tool.spec() for tool in tools]
+        service, options = self.llm_service, self._options
+
+        async def ask(conversation: list[dict[str, Any]]) -> LLMReply:
+            return await options.call_tools(service, conversation, specs)
+
+        where = f"{self.kind} node {self.name!r}"
+        return await tool_loop(ask, messages, tools, self._max_tool_rounds, where=where)
 
     def compose(self, inputs: Mapping[str, Any]) -> tuple[str, str]:
         """(system text, user text) for ``inputs``, by the rule in the module docstring."""
