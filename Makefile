@@ -33,6 +33,7 @@ examples: $(STAMP)
 	$(BIN)/agentmap run examples/nested.csv::Main --state-file examples/data/order.json
 	$(BIN)/agentmap graph examples/parallel.csv
 	$(BIN)/agentmap run examples/approval.csv --state-file examples/data/post.json
+	$(BIN)/agentmap run examples/enrich_items.csv
 
 # An LLM workflow (examples/support_llm.csv) with the real litellm backend,
 # against a local OpenAI-compatible fake server: no API key, no network.

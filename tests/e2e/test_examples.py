@@ -160,3 +160,47 @@ def test_example_subgraph_file_carries_its_own_custom_agents(tmp_path: Path, cli
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(json.loads(out.stdout)["state"]["stats"])["total"] == 39.0
+
+
+def test_enrich_items_reads_the_csv_enriches_and_writes_json(cli: Any, tmp_path: Path) -> None:
+    # Writes go to the run's folder; the example's data folder is a second, read root.
+    roots = {"AGENTMAP_STORAGE__BASE_DIR": str(tmp_path)}
+    roots["AGENTMAP_STORAGE__ROOTS"] = json.dumps([str(tmp_path), str(DATA)])
+    state = {"source": str(DATA / "items.csv"), "target": "out/enriched_items.json"}
+    out = cli(
+        "run", str(EXAMPLES / "enrich_items.csv"), "--json", "--state", json.dumps(state), env=roots
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["path"] == ["ReadItems", "Enrich", "WriteJSON", "Done"]
+    written = tmp_path / "out" / "enriched_items.json"
+    assert result["state"]["summary"] == f"Wrote 5 items to {written.resolve()}"
+    items = json.loads(written.read_text())
+    assert [i["id"] for i in items] == ["A-100", "A-101", "A-102", "A-103", "A-104"]
+    assert items[0]["total"] == 88.8
+    assert items[2]["in_stock"] is False
+    assert sorted(p.name for p in written.parent.iterdir()) == ["enriched_items.json"]
+
+
+def test_enrich_items_reports_a_bad_row_and_a_path_outside_the_roots(
+    cli: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "items.csv").write_text("id,name,price,quantity\nA,x,1.5,2\nB,y,cheap,1\n")
+    state = {"source": "items.csv", "target": "out.json"}
+    env = {"AGENTMAP_STORAGE__BASE_DIR": str(tmp_path)}
+    out = cli(
+        "run", str(EXAMPLES / "enrich_items.csv"), "--json", "--state", json.dumps(state), env=env
+    )
+    result = json.loads(out.stdout)
+    assert result["path"] == ["ReadItems", "Enrich", "Failed"]
+    assert "items line 3 (B): bad price or quantity" in result["state"]["summary"]
+    assert not (tmp_path / "out.json").exists()
+
+    outside = {"source": str(DATA / "items.csv"), "target": "out.json"}
+    out = cli(
+        "run", str(EXAMPLES / "enrich_items.csv"), "--json", "--state", json.dumps(outside), env=env
+    )
+    summary = json.loads(out.stdout)["state"]["summary"]
+    assert summary.startswith("csv_reader node 'ReadItems': path ")
+    assert "outside the storage roots" in summary
+    assert "Traceback" not in out.stderr
