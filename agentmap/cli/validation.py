@@ -10,7 +10,7 @@ data-flow check against the declared run inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.runtime.policies import check_runnable
 from agentmap.services.prompt_graphs import resolve_graph_prompts
+from agentmap.services.tools.loading import node_tools
 from agentmap.workflow import load_workflow, parse_workflow_ref, select_graph
 from agentmap.workflow.dataflow import check_data_flow, declared_inputs
 from agentmap.workflow.overrides import apply_agent_overrides
@@ -41,6 +42,31 @@ def _with_subgraphs(graph: GraphSpec) -> Iterator[GraphSpec]:
         seen.add(id(current))
         yield current
         stack.extend(current.subgraphs.values())
+
+
+def _tool_problems(graphs: Iterable[GraphSpec]) -> list[Diagnostic]:
+    """Tool sources that do not load, unknown tool names, schemas that cannot be built."""
+    problems: list[Diagnostic] = []
+    for graph in graphs:
+        for node in graph.nodes.values():
+            if node.agent_type == "tool" and not node.tool_source:
+                message = "a tool node needs a Tool_Source naming its tools' file or module"
+                problems.append(Diagnostic.for_node(node, message, column="Tool_Source"))
+            if not node.tool_source:
+                continue
+            try:
+                tools = node_tools(node)
+            except WorkflowError as exc:
+                problems.extend(exc.diagnostics)
+                continue
+            chosen = node.context.get("tool") if node.agent_type == "tool" else None
+            names = [tool.name for tool in tools]
+            if isinstance(chosen, str) and chosen not in names:
+                message = f"Context 'tool' names {chosen!r}, not one of the node's tools"
+                problems.append(
+                    Diagnostic.for_node(node, f"{message} ({', '.join(names)})", column="Context")
+                )
+    return problems
 
 
 def validate_workflow(
@@ -70,6 +96,7 @@ def validate_workflow(
             resolve_graph_prompts(top, application.prompts_for)
         except WorkflowError as exc:
             problems.extend(exc.diagnostics)
+    problems += _tool_problems(g for top in resolved for g in _with_subgraphs(top))
     problems = list(dict.fromkeys(problems))  # graphs may share subgraphs
     overrides = application.settings.agents
     try:
