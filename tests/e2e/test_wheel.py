@@ -5,9 +5,10 @@ creates a new virtualenv in a temporary folder outside the repository and
 installs ``agentmap[llm,openai,testing,server]`` with the pinned constraints. Every
 command then runs from a temporary working folder with nothing of the
 repository on ``sys.path``, as a user's would: ``agentmap run``, a durable run
-suspended and resumed, ``validate``, ``config`` and a user's own pytest file
-using the shipped fixtures, and ``agentmap serve`` with its run viewer's
-static files, which must come from the wheel.
+suspended and resumed, ``validate``, ``config``, a user's own pytest file
+using the shipped fixtures, a project written by ``agentmap init`` (run, then
+its own pytest), and ``agentmap serve`` with its run viewer's static files,
+which must come from the wheel.
 
 Building needs setuptools as pinned in ``[build-system]`` and installing needs
 the dependencies: pip gets both from the package index (or its cache). The
@@ -237,6 +238,30 @@ def test_a_users_pytest_file_with_the_shipped_fixtures(installed: Installed) -> 
     done = installed.run("pytest", "-q", "-p", "no:cacheprovider", "test_user_flow.py")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 passed" in done.stdout
+
+
+def test_agentmap_init_project_runs_and_passes_its_tests(installed: Installed) -> None:
+    """`agentmap init` from the wheel (templates and presets are package data), then
+    `agentmap run` and `pytest` in the new project with the venv's own binaries."""
+    # Beside the work folder, not in it: `agentmap serve` below serves that folder's CSVs.
+    parent = Installed(installed.venv, installed.work.parent / "projects")
+    parent.work.mkdir()
+    done = parent.run("agentmap", "init", "proj")
+    assert done.returncode == 0, done.stderr
+    project = parent.work / "proj"
+    assert (project / "custom_agents" / "greeting.py").is_file()
+    assert (project / "config" / "test.yaml").is_file()
+    assert (project / ".env.example").is_file()
+    in_project = Installed(installed.venv, project)
+    state = json.dumps({"name": "Ada"})
+    run = in_project.run("agentmap", "run", "hello.csv", "--state", state, "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "completed"
+    assert result["state"]["result"] == "Hello, Ada! Welcome to AgentMap."
+    tests = in_project.run("pytest", "-q")
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "6 passed" in tests.stdout
 
 
 def test_agentmap_serve_from_the_wheel(installed: Installed) -> None:
