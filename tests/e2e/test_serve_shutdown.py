@@ -45,8 +45,9 @@ import pytest
 from tests.e2e.conftest import run_cli
 from tests.server_support import ServerProcess, postgres_schema, start_server
 
-#: Seconds in-flight runs get after SIGTERM (server.shutdown_grace).
-GRACE = 2.0
+#: Seconds in-flight runs get after SIGTERM (server.shutdown_grace): room for the
+#: short runs' last two nodes on a loaded machine.
+GRACE = 3.0
 #: Seconds a short run's node sleeps; a short run (3 nodes) ends well inside GRACE.
 NAP = 0.15
 #: Bound on every wait of the test for something the server does.
@@ -69,8 +70,10 @@ class NapAgent(BaseAgent):
     async def process(self, inputs: dict[str, Any]) -> Any:
         with open(os.environ["SHUTDOWN_EFFECTS"], "a", encoding="utf-8") as effects:
             effects.write(f"{current_node().run_id} {self.name}\\n")
-        if inputs["kind"] == "long" and self.name == "Second":
-            gate = Path(os.environ["SHUTDOWN_GATE"])
+        if self.name == "Second":
+            # Long runs wait here until after the shutdown, short ones until the
+            # SIGTERM was sent: both are in flight when it comes, whatever the load.
+            gate = Path(os.environ["SHUTDOWN_GATE" if inputs["kind"] == "long" else "SHORT_GATE"])
             deadline = time.monotonic() + 60  # bounded: the shutdown cuts it long before
             while not gate.exists():
                 if time.monotonic() > deadline:
@@ -114,11 +117,13 @@ class Project:
         (self.workflows / "slow.csv").write_text(WORKFLOW)
         self.effects = root / "effects.txt"
         self.gate = root / "gate"
+        self.short_gate = root / "short-gate"
         self.env = {
             **state_env,
             "AGENTMAP_SERVER__SHUTDOWN_GRACE": str(GRACE),
             "SHUTDOWN_EFFECTS": str(self.effects),
             "SHUTDOWN_GATE": str(self.gate),
+            "SHORT_GATE": str(self.short_gate),
             "SHUTDOWN_NAP": str(NAP),
         }
 
@@ -260,14 +265,15 @@ def test_sigterm_finishes_short_runs_interrupts_long_ones_and_resume_completes_t
         short_waiter.start()
         shorts = (*SHORT, SHORT_WAITING)
         until(
-            "every short run starting",
-            lambda: all(project.ran()[(r, "First")] for r in shorts),
+            "every short run reaching Second",
+            lambda: all(project.ran()[(r, "Second")] for r in shorts),
             server,
         )
         assert not any(project.ran()[(r, "Third")] for r in shorts), "shorts must be in flight"
 
         signalled = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
+        project.short_gate.touch()  # the short runs go on, and end inside the grace period
         answered = refused_while_shutting_down(server)
         for answer in answered:  # only in the instant before uvicorn's next tick
             assert answer.status_code == 503, answer.text
