@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		--config-settings editable_mode=compat -e '.[dev,llm,redis,dask,openai,postgres,server]'
+		--config-settings editable_mode=compat -e '.[dev,llm,redis,dask,openai,postgres,server,otel]'
 	$(BIN)/python -m compileall -q agentmap containers
 	touch $@
 
@@ -86,7 +86,7 @@ bench: $(STAMP) bench-env
 # Re-pin every dependency after changing pyproject.toml (commit constraints.txt).
 lock:
 	rm -rf /tmp/agentmap-lock && $(PYTHON) -m venv /tmp/agentmap-lock
-	/tmp/agentmap-lock/bin/pip install --quiet -e '.[dev,llm,redis,dask,openai,postgres,server]'
+	/tmp/agentmap-lock/bin/pip install --quiet -e '.[dev,llm,redis,dask,openai,postgres,server,otel]'
 	/tmp/agentmap-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:
