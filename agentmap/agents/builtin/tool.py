@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from agentmap.agents.base_agent import BaseAgent
 from agentmap.agents.builtin._options import ConfiguredAgent, bad_context
+from agentmap.errors import AgentError
 from agentmap.runtime.context import current_node_or_none
 from agentmap.services.tools.core import Tool
 from agentmap.services.tools.loading import node_tools
@@ -47,15 +48,17 @@ class ToolAgent(ConfiguredAgent):
         self._tools: dict[str, Tool] | None = None
 
     def configure_tools(self, tools: Sequence[Tool]) -> None:
-        """The node's tools; a Context ``tool`` that is not among them is refused here."""
+        """The node's tools; a Context ``tool`` that is not among them is refused here.
+
+        ``AgentError`` (not ``ValueError``): this runs while the runner is built,
+        where a user mistake must end the command with one line, not a traceback.
+        """
         by_name = {tool.name: tool for tool in tools}
         if self._chosen is not None and self._chosen not in by_name:
             offered = ", ".join(by_name) or "none"
-            raise bad_context(
-                self.kind,
-                self.name,
-                "tool",
-                f"names {self._chosen!r}, which is not one of the node's tools ({offered})",
+            raise AgentError(
+                f"{self.kind} node {self.name!r}: Context key 'tool' names {self._chosen!r}, "
+                f"which is not one of the node's tools ({offered})"
             )
         self._tools = by_name
 

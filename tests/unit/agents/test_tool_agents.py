@@ -10,6 +10,7 @@ import pytest
 
 from agentmap.agents.builtin import BUILTIN_AGENTS
 from agentmap.agents.builtin.tool import ToolAgent
+from agentmap.errors import AgentError
 from agentmap.runtime.result import RunResult
 from agentmap.runtime.runner import GraphRunner
 from agentmap.services.llm.fake import FakeLLMService, tool_calls
@@ -112,7 +113,7 @@ def test_a_context_tool_that_is_not_offered_is_refused_when_configured() -> None
     def add(a: int) -> int:
         return a
 
-    with pytest.raises(ValueError, match="names 'nope', which is not one of the node's tools"):
+    with pytest.raises(AgentError, match="names 'nope', which is not one of the node's tools"):
         agent.configure_tools([build_tool(add)])
 
 
