@@ -16,6 +16,11 @@ million spans would time the garbage collector, not the tracker. The added
 cost includes building the node events (``NodeStarted``/``NodeFinished``),
 which the ``null`` run skips. Samples alternate between trackers (round
 robin) so a busy machine slows all of them alike; each figure is the median.
+The floor is the SDK alone: one bare span (no attribute) started and ended per
+node through the same simple processor and exporter, which no tracker built on
+the SDK can beat. The note gives the same difference in CPU time (``time.process_time``), which
+a busy machine inflates less than wall time: the two together tell load from
+cost.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def _chain(n: int) -> str:
 
 def bench_tracking(report: Report, quick: bool) -> None:
     try:
+        from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -70,6 +76,7 @@ def bench_tracking(report: Report, quick: bool) -> None:
         "BatchSpanProcessor": (OtelTracker(batched), batched),
     }
     samples: dict[str, list[float]] = {label: [] for label in trackers}
+    cpu: dict[str, list[float]] = {label: [] for label in trackers}
     with create_application("test") as app:
         _, graph = app.load(path)
         factory = app.container.agents.factory()
@@ -83,8 +90,7 @@ def bench_tracking(report: Report, quick: bool) -> None:
         async def many(runner: GraphRunner, provider: Any, count: int) -> None:
             for _ in range(count):
                 await runner.arun({"x": 1})
-                if provider is None:
-                    exporter.clear()
+                exporter.clear()  # what the batch processor exported so far
             if provider is not None:
                 provider.force_flush()
                 exporter.clear()
@@ -93,11 +99,33 @@ def bench_tracking(report: Report, quick: bool) -> None:
             asyncio.run(many(runner, trackers[label][1], 3))
         for _ in range(repeats):
             for label, runner in runners.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 asyncio.run(many(runner, trackers[label][1], runs))
                 samples[label].append((time.perf_counter() - t0) / runs / NODES * 1e6)
+                cpu[label].append((time.process_time() - c0) / runs / NODES * 1e6)
+    tracer = simple.get_tracer("bench")
+    root = tracer.start_span("root")
+    parent = trace.set_span_in_context(root)
+
+    def bare_spans() -> None:
+        for _ in range(runs):
+            for _ in range(NODES):
+                tracer.start_span("node", context=parent, start_time=1).end(2)
+            exporter.clear()
+
+    floor = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        bare_spans()
+        floor.append((time.perf_counter() - t0) / runs / NODES * 1e6)
     null = statistics.median(samples["null"])
-    report(f"chain of {NODES}, null tracker", f"{null:.2f} µs/node", "", "baseline")
+    null_cpu = statistics.median(cpu["null"])
+    report(
+        f"chain of {NODES}, null tracker",
+        f"{null:.2f} µs/node",
+        "",
+        f"baseline; cpu {null_cpu:.2f} µs/node",
+    )
     for label in ("SimpleSpanProcessor", "BatchSpanProcessor"):
         total = statistics.median(samples[label])
         added = total - null
@@ -106,7 +134,14 @@ def bench_tracking(report: Report, quick: bool) -> None:
             f"otel tracker added, {label}",
             f"{added:.2f} µs/node",
             f"≤ {BUDGET_US:g} µs",
-            f"{verdict}; {total:.2f} µs/node in all, {total / null:.1f}x null",
+            f"{verdict}; {total:.2f} µs/node in all, {total / null:.1f}x null; "
+            f"cpu +{statistics.median(cpu[label]) - null_cpu:.2f} µs/node",
         )
+    report(
+        "OTel SDK floor: one bare span per node",
+        f"{statistics.median(floor):.2f} µs/node",
+        "",
+        "SimpleSpanProcessor, no attribute, no event",
+    )
     simple.shutdown()
     batched.shutdown()

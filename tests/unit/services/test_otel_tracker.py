@@ -183,7 +183,6 @@ def test_linear_run_is_one_trace_run_then_nodes_with_route(
         "agentmap.node": "A",
         "agentmap.step": 1,
         "agentmap.success": True,
-        "agentmap.attempts": 1,
         "agentmap.route": ("B",),
     }
     assert (root.attributes or {})["agentmap.run_id"] == result.run_id
