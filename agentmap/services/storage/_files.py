@@ -17,10 +17,23 @@ from agentmap.errors import StorageError
 
 __all__ = ["atomic_write", "decode", "read_bytes"]
 
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask sets it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 # The mode a plain open() would give a new file (mkstemp creates 0600 files).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-_NEW_FILE_MODE = 0o666 & ~_UMASK
+_NEW_FILE_MODE = 0o666 & ~_umask()
 
 
 def read_bytes(path: Path, shown: str) -> bytes:
