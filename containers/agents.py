@@ -85,6 +85,14 @@ class AgentFactory:
                 f"{cls.__name__}: {type(exc).__name__}: {exc}"
             ) from exc
         self._inject(agent, type(agent), node)
+        if node.tool_source:
+            configure = getattr(agent, "configure_tools", None)
+            if configure is not None:
+                # Loaded while the runner is built, so a broken tool stops the run
+                # before its first node (raises WorkflowError at the node's row).
+                from agentmap.services.tools.loading import node_tools
+
+                configure(node_tools(node))
         return agent
 
     def _warn_if_hidden(self, cls: type, node: NodeSpec) -> None:

@@ -47,6 +47,8 @@ def _node(graph: GraphSpec, node: NodeSpec) -> dict[str, str]:
         else "",
         "routes": repr((node.edge, node.success_next, node.failure_next)),
     }
+    if node.tool_source or node.tools:
+        aspects["Tools"] = repr((node.tool_source, node.tools))
     child = graph.subgraphs.get(node.name)
     if child is not None:
         aspects["subgraph"] = json.dumps(fingerprint(child), sort_keys=True)

@@ -364,3 +364,18 @@ def test_a_branch_that_waits_parks_while_the_others_run_on_to_the_join() -> None
     assert result.status == "completed", result.error
     assert result.state["end"] == "End(Join(y,Work2(Work(Split(1)))))"
     assert calls == Counter({"Split": 1, "Ask": 2, "Work": 1, "Work2": 1, "Join": 1, "End": 1})
+
+
+def test_a_changed_tool_list_counts_as_a_changed_node() -> None:
+    from dataclasses import replace
+
+    from agentmap.runtime.fingerprint import describe_changes, fingerprint
+
+    before = graph(node("A", outputs="a"))
+    spec = before.nodes["A"]
+    with_tools = graph(replace(spec, tool_source="tools.py", tools=("search",)))
+    other_tools = graph(replace(spec, tool_source="tools.py", tools=("search", "fetch")))
+    assert describe_changes(fingerprint(before), fingerprint(before)) is None
+    assert describe_changes(fingerprint(with_tools), fingerprint(other_tools)) == (
+        "node 'A' changed (Tools)"
+    )
