@@ -44,11 +44,30 @@ def _with_subgraphs(graph: GraphSpec) -> Iterator[GraphSpec]:
         stack.extend(current.subgraphs.values())
 
 
-def _tool_problems(graphs: Iterable[GraphSpec]) -> list[Diagnostic]:
-    """Tool sources that do not load, unknown tool names, schemas that cannot be built."""
+def _uses_tools(application: Application, graph: GraphSpec, agent_type: str) -> bool:
+    """Whether the node's agent class takes tools (has ``configure_tools``); True if unknown."""
+    try:
+        registry = application.registry_for([graph.file] if graph.file is not None else [])
+        return hasattr(registry.get(agent_type), "configure_tools")
+    except Exception:  # an unknown type is the loader's error, already reported
+        return True
+
+
+def _tool_problems(application: Application, graphs: Iterable[GraphSpec]) -> list[Diagnostic]:
+    """Tool sources that do not load, unknown tool names, schemas that cannot be built
+    (errors); a Tool_Source on a node whose agent ignores tools (a warning)."""
     problems: list[Diagnostic] = []
     for graph in graphs:
         for node in graph.nodes.values():
+            if node.tool_source and not _uses_tools(application, graph, node.agent_type):
+                message = (
+                    f"agent type {node.agent_type!r} does not use tools, so Tool_Source is "
+                    "ignored; tools are for tool and llm nodes"
+                )
+                problems.append(
+                    Diagnostic.for_node(node, message, column="Tool_Source", severity="warning")
+                )
+                continue
             if node.agent_type == "tool" and not node.tool_source:
                 message = "a tool node needs a Tool_Source naming its tools' file or module"
                 problems.append(Diagnostic.for_node(node, message, column="Tool_Source"))
@@ -96,7 +115,9 @@ def validate_workflow(
             resolve_graph_prompts(top, application.prompts_for)
         except WorkflowError as exc:
             problems.extend(exc.diagnostics)
-    problems += _tool_problems(g for top in resolved for g in _with_subgraphs(top))
+    found = _tool_problems(application, (g for top in resolved for g in _with_subgraphs(top)))
+    problems += [d for d in found if d.severity == "error"]
+    tool_warnings = list(dict.fromkeys(d for d in found if d.severity != "error"))
     problems = list(dict.fromkeys(problems))  # graphs may share subgraphs
     overrides = application.settings.agents
     try:
@@ -115,4 +136,4 @@ def validate_workflow(
     ]
     if strict and flow:
         raise WorkflowError([replace(d, severity="error") for d in flow])
-    return replace(spec, warnings=(*spec.warnings, *flow))
+    return replace(spec, warnings=(*spec.warnings, *tool_warnings, *flow))

@@ -66,3 +66,13 @@ def test_a_run_calls_the_tool_node_and_the_models_tool_over_http(cli: Any, tmp_p
         assert result["state"]["answer"] == "7 it is"
         tool_results = [m for m in server.requests[1].messages if m["role"] == "tool"]
         assert [m["content"] for m in tool_results] == ["7"]
+
+
+def test_validate_warns_of_tools_on_a_node_that_ignores_them(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "tools.py").write_text(TOOLS)
+    csv = tmp_path / "flow.csv"
+    csv.write_text("Node,AgentType,Tool_Source\nSay,echo,tools.py\n")
+    out = cli("validate", str(csv))
+    assert out.returncode == 0, out.stderr
+    assert "node 'Say', column 'Tool_Source'" in out.stdout
+    assert "agent type 'echo' does not use tools, so Tool_Source is ignored" in out.stdout
