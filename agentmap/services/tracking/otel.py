@@ -241,8 +241,8 @@ class OtelTracker:
             return
         span = node.span
         if span is None:
-            # The common case: no child, no failed attempt, so one attempt (each
-            # attribute costs the SDK a validation: attempts is left out here).
+            # The common case: no child span and no failed attempt (each would
+            # have opened the span), so a single attempt.
             span = self._tracer.start_span(
                 f"node {event.node}",
                 context=run.context,
@@ -255,13 +255,10 @@ class OtelTracker:
                 start_time=node.start,
             )
         else:
-            span.set_attributes(
-                {
-                    "agentmap.success": event.success,
-                    "agentmap.attempts": event.attempts,
-                    "agentmap.route": event.route,
-                }
-            )
+            attributes = {"agentmap.success": event.success, "agentmap.route": event.route}
+            if event.attempts > 1:
+                attributes["agentmap.attempts"] = event.attempts
+            span.set_attributes(attributes)
         if not event.success:
             span.set_status(self._status(self._error, f"node {event.node!r} failed"))
         span.end(_ns(event.timestamp))
