@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from agentmap.errors import ConfigurationError, MissingExtraError
@@ -103,6 +104,7 @@ class OtelTracker:
         self._error = StatusCode.ERROR
         self._status = Status
         self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
         self._handlers: dict[type, Any] = {
             ev.RunStarted: self._run_started,
             ev.RunFinished: self._run_finished,
@@ -131,7 +133,10 @@ class OtelTracker:
     def record(self, event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
-            handler(event)
+            # A sync agent reports its LLM calls from a worker thread while the
+            # loop's thread records other nodes' events.
+            with self._lock:
+                handler(event)
 
     def flush(self) -> None:
         """Nothing to do: each span goes to the span processor as it ends.
@@ -142,6 +147,13 @@ class OtelTracker:
 
     def close(self) -> None:
         """End spans still open (their run never finished), then export what is pending."""
+        with self._lock:
+            self._end_all()
+        self.provider.force_flush()
+        if self._owns_provider:
+            self.provider.shutdown()
+
+    def _end_all(self) -> None:
         for run in list(self._runs.values()):
             self._end_nodes(run, None, "the tracker closed before the node finished")
             run.span.set_status(
@@ -149,9 +161,6 @@ class OtelTracker:
             )
             run.span.end()
         self._runs.clear()
-        self.provider.force_flush()
-        if self._owns_provider:
-            self.provider.shutdown()
 
     # ------------------------------------------------------------------ events
 
@@ -211,7 +220,9 @@ class OtelTracker:
         run = self._runs.pop(event.run_id, None)
         if run is None:
             return
-        self._end_nodes(run, event.timestamp, "the run ended before the node finished")
+        # A suspended run stops at the node that waits for input: not an error.
+        why = None if event.status == "suspended" else "the run ended before the node finished"
+        self._end_nodes(run, event.timestamp, why)
         span = run.span
         span.set_attribute("agentmap.status", event.status)
         span.set_attribute("agentmap.steps", event.steps)
@@ -219,12 +230,15 @@ class OtelTracker:
             span.set_status(self._status(self._error, event.error))
         span.end(_ns(event.timestamp))
 
-    def _end_nodes(self, run: _Run, timestamp: float | None, why: str) -> None:
-        """End node spans a cancelled (or unfinished) run left open, as errors."""
+    def _end_nodes(self, run: _Run, timestamp: float | None, why: str | None) -> None:
+        """End node spans the run left open: as errors (``why``), or not (a suspended run)."""
         end = None if timestamp is None else _ns(timestamp)
         for node in run.nodes.values():
             span = self._open(run, node).span
-            span.set_status(self._status(self._error, why))
+            if why is None:
+                span.set_attribute("agentmap.suspended", True)
+            else:
+                span.set_status(self._status(self._error, why))
             span.end(end)
         run.nodes.clear()
 

@@ -24,6 +24,7 @@ from agentmap.agents.base_agent import BaseAgent
 from agentmap.batch import run_batch
 from agentmap.errors import ConfigurationError
 from agentmap.runtime.events import LLMCalled, NodeRetried
+from agentmap.runtime.interrupts import interrupt
 from agentmap.services.tracking.null import NullTracker
 from agentmap.services.tracking.otel import OtelTracker, provider_from_environment
 from agentmap.settings import TrackingSettings
@@ -267,6 +268,26 @@ def test_failing_node_has_error_status_exception_events_and_retries(
     assert (exception.attributes or {})["exception.type"] == "ConnectionError"
     assert (exception.attributes or {})["exception.message"] == "attempt 1 broke"
     assert root.status.status_code is StatusCode.ERROR
+
+
+class AskAgent(BaseAgent):
+    """Waits for a human: the run suspends here."""
+
+    def process(self, inputs: dict[str, Any]) -> Any:
+        return interrupt("go on?")["answer"]
+
+
+def test_a_suspended_run_ends_its_waiting_node_without_an_error(
+    app: Application, exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    app.container.agents.registry().register("Ask", AskAgent)
+    result = run(app, tmp_path, "G,A,echo,Wait,,x,y,,\nG,Wait,Ask,,,y,z,,\n", {"x": 1})
+    assert result.status == "suspended", result.error
+    wait, root = named(exporter, "node Wait"), named(exporter, "run G")
+    assert wait.status.status_code is StatusCode.UNSET
+    assert (wait.attributes or {})["agentmap.suspended"] is True
+    assert (root.attributes or {})["agentmap.status"] == "suspended"
+    assert root.status.status_code is StatusCode.UNSET
 
 
 def test_no_state_value_in_any_attribute(
