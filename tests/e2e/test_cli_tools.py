@@ -76,3 +76,11 @@ def test_validate_warns_of_tools_on_a_node_that_ignores_them(cli: Any, tmp_path:
     assert out.returncode == 0, out.stderr
     assert "node 'Say', column 'Tool_Source'" in out.stdout
     assert "agent type 'echo' does not use tools, so Tool_Source is ignored" in out.stdout
+
+
+def test_a_run_stops_before_any_node_when_a_tool_is_missing(cli: Any, tmp_path: Path) -> None:
+    csv = write(tmp_path, tools="add|multiply")
+    out = cli("run", str(csv), "--state", json.dumps({"a": 1, "b": 2}))
+    assert out.returncode == 2, out.stderr
+    assert "node 'Ask', column 'Available_Tools': Available_Tools names 'multiply'" in out.stderr
+    assert "Traceback" not in out.stderr
