@@ -315,6 +315,17 @@ class LiteLLMService:
         temperature: float | None = None,
         **kwargs: Any,
     ) -> str:
+        return (await self._acompletion(provider, messages, model, temperature, kwargs))[1]
+
+    async def _acompletion(
+        self,
+        provider: str | None,
+        messages: Sequence[Mapping[str, Any]],
+        model: str | None,
+        temperature: float | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[Any, str]:
+        """One Router call under the limits, errors translated: (response, its text)."""
         resolved, provider_name, request = self._request(
             provider, messages, model, temperature, kwargs
         )
@@ -327,7 +338,7 @@ class LiteLLMService:
                 if error is None:  # not litellm's: ours, or a bug to see as it is
                     raise
                 raise error from exc
-        return self._usage(response, resolved, provider_name, started)
+        return response, self._usage(response, resolved, provider_name, started)
 
     async def acall_llm_tools(
         self,
@@ -341,19 +352,7 @@ class LiteLLMService:
     ) -> LLMReply:
         """``acall_llm`` offering ``tools`` (litellm's OpenAI-style ``tools`` argument)."""
         kwargs["tools"] = [dict(tool) for tool in tools]
-        resolved, provider_name, request = self._request(
-            provider, messages, model, temperature, kwargs
-        )
-        async with self.limits.aslot(provider_name):
-            started = time.perf_counter()
-            try:
-                response = await self._router.acompletion(**request)
-            except Exception as exc:
-                error = self._error(exc, resolved, provider_name, messages)
-                if error is None:  # not litellm's: ours, or a bug to see as it is
-                    raise
-                raise error from exc
-        text = self._usage(response, resolved, provider_name, started)
+        response, text = await self._acompletion(provider, messages, model, temperature, kwargs)
         calls = getattr(response.choices[0].message, "tool_calls", None) or []
         return LLMReply(
             text,
