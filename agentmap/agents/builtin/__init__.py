@@ -33,6 +33,7 @@ BUILTIN_AGENTS: dict[str, type[BaseAgent]] = {
     "llm": LLMAgent,
     "openai": OpenAIAgent,
     "gpt": OpenAIAgent,
+    "chatgpt": OpenAIAgent,  # AgentMap 0.9's spelling
     "anthropic": AnthropicAgent,
     "claude": AnthropicAgent,
     "google": GoogleAgent,
