@@ -11,6 +11,7 @@ is opened.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -32,6 +33,12 @@ class PathPolicy:
         self.base_dir = Path(base_dir).expanduser().resolve()
         chosen = [Path(r).expanduser().resolve() for r in roots] or [self.base_dir]
         self.roots: tuple[Path, ...] = tuple(chosen)
+        # resolve() runs for every read and write: plain strings and os.path
+        # (what Path.resolve calls) cost a quarter of pathlib's objects.
+        self._base = str(self.base_dir)
+        self._prefixes = tuple(
+            (str(r), str(r) if str(r).endswith(os.sep) else str(r) + os.sep) for r in chosen
+        )
 
     def resolve(self, collection: str, suffix: str = "") -> Path:
         """The file ``collection`` names; ``suffix`` (``.csv``) is added when it has none.
@@ -51,19 +58,21 @@ class PathPolicy:
             )
         if suffix and not pure.suffix:
             name += suffix
-        candidate = Path(name).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.base_dir / candidate
-        resolved = candidate.resolve()
-        if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
-            how = " (through a symlink)" if resolved != candidate.absolute() else ""
+        candidate = os.path.expanduser(name)
+        if not os.path.isabs(candidate):
+            candidate = os.path.join(self._base, candidate)
+        resolved = os.path.realpath(candidate)
+        if not any(
+            resolved == root or resolved.startswith(inside) for root, inside in self._prefixes
+        ):
+            how = " (through a symlink)" if resolved != os.path.abspath(candidate) else ""
             raise StorageError(
-                f"path {collection.strip()!r} resolves to {str(resolved)!r}{how}, outside the "
+                f"path {collection.strip()!r} resolves to {resolved!r}{how}, outside the "
                 f"storage roots ({self._roots_text()}); set storage.roots "
                 "(AGENTMAP_STORAGE__ROOTS) to allow it",
                 path=collection.strip(),
             )
-        return resolved
+        return Path(resolved)
 
     def _roots_text(self) -> str:
         return ", ".join(str(r) for r in self.roots)
