@@ -12,14 +12,12 @@ a ``WorkflowError`` before the first node runs.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from agentmap._imports import import_file
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.workflow.parsing import FUNC_PREFIX, is_func_target
 from agentmap.workflow.spec import NodeSpec
@@ -27,8 +25,6 @@ from agentmap.workflow.suggest import suggest
 from agentmap.workflow.validation import NEXT_COLUMNS
 
 __all__ = ["Router", "load_routers"]
-
-_modules: dict[Path, ModuleType] = {}
 
 
 class Router:
@@ -44,25 +40,6 @@ class Router:
 
 def _column(node: NodeSpec, ref: str) -> str:
     return next((col for col, attr in NEXT_COLUMNS if ref in getattr(node, attr)), "Edge")
-
-
-def _load_module(file: Path) -> ModuleType:
-    key = file.resolve()
-    module = _modules.get(key)
-    if module is None:
-        name = f"agentmap_functions_{len(_modules)}_{file.stem}"
-        spec = importlib.util.spec_from_file_location(name, key)
-        if spec is None or spec.loader is None:  # pragma: no cover - .py files always load
-            raise ImportError(f"cannot load {file}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        _modules[key] = module
-    return module
 
 
 def _load(node: NodeSpec, ref: str, folders: Sequence[Path]) -> Router:
@@ -83,7 +60,7 @@ def _load(node: NodeSpec, ref: str, folders: Sequence[Path]) -> Router:
             )
         )
     try:
-        module = _load_module(file)
+        module = import_file(file, "agentmap_functions")
     except Exception as exc:
         raise WorkflowError(
             Diagnostic.for_node(

@@ -15,14 +15,13 @@ node's agent is built, never in the middle of a run.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from agentmap._imports import import_file
 from agentmap.errors import Diagnostic, WorkflowError
 from agentmap.services.tools.core import TOOL_MARK, Tool, ToolSchemaError, build_tool
 from agentmap.workflow.spec import NodeSpec
@@ -31,7 +30,6 @@ from agentmap.workflow.suggest import suggest
 __all__ = ["ToolLoadError", "load_tools", "node_tools"]
 
 _lock = threading.Lock()
-_files: dict[Path, ModuleType] = {}
 _built: dict[tuple[str, tuple[str, ...]], tuple[Tool, ...]] = {}
 
 
@@ -48,27 +46,6 @@ def _is_file(source: str) -> bool:
     return source.endswith(".py") or "/" in source or "\\" in source
 
 
-def _import_file(path: Path) -> ModuleType:
-    key = path.resolve()
-    with _lock:
-        module = _files.get(key)
-        if module is not None:
-            return module
-        name = f"agentmap_tools_{len(_files)}_{key.stem}"
-        spec = importlib.util.spec_from_file_location(name, key)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {key} as Python")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        _files[key] = module
-        return module
-
-
 def _module(source: str, base: Path | None) -> tuple[ModuleType, str]:
     """The source's module and how to name it in messages."""
     if _is_file(source):
@@ -80,7 +57,7 @@ def _module(source: str, base: Path | None) -> tuple[ModuleType, str]:
         where = str(path)
 
         def loader() -> ModuleType:
-            return _import_file(path)
+            return import_file(path, "agentmap_tools")
     else:
         if not all(part.isidentifier() for part in source.split(".")):
             raise ToolLoadError(
